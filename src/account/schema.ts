@@ -1,0 +1,57 @@
+// The account object's SQLite schema, versioned. Migrations only ever append: a deployed
+// object upgrades in place, in order, exactly once (the version row says where it stands).
+
+const MIGRATIONS: readonly string[] = [
+  // v1
+  `CREATE TABLE account (
+     id TEXT PRIMARY KEY,
+     plan TEXT NOT NULL,
+     credits INTEGER NOT NULL CHECK (credits >= 0),
+     created_at INTEGER NOT NULL
+   );
+   CREATE TABLE api_keys (
+     id TEXT PRIMARY KEY,
+     hash BLOB NOT NULL,              -- SHA-256 of the key; the key itself is never stored
+     prefix TEXT NOT NULL,
+     scopes TEXT NOT NULL,            -- JSON array of strings
+     name TEXT,
+     created_at INTEGER NOT NULL,
+     expires_at INTEGER,
+     revoked_at INTEGER
+   );
+   CREATE TABLE day_usage (
+     singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+     day INTEGER NOT NULL,            -- days since the epoch, UTC
+     used INTEGER NOT NULL CHECK (used >= 0)
+   );
+   CREATE TABLE minute_admissions (
+     seq INTEGER PRIMARY KEY,         -- consecutive; the rolling minute is a suffix
+     at INTEGER NOT NULL
+   );
+   CREATE TABLE ledger (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     at INTEGER NOT NULL,
+     request_id TEXT,
+     delta INTEGER NOT NULL,
+     balance INTEGER NOT NULL CHECK (balance >= 0),
+     reason TEXT NOT NULL
+   );
+   CREATE INDEX ledger_by_request ON ledger (request_id) WHERE request_id IS NOT NULL;`,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/** True once this object holds an account: reading it creates nothing. */
+export function hasSchema(sql: SqlStorage): boolean {
+  return sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'").toArray().length > 0;
+}
+
+/** Brings the schema to SCHEMA_VERSION. Idempotent; call inside a transaction. */
+export function migrate(sql: SqlStorage): void {
+  sql.exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
+  const row = sql.exec<{ version: number }>("SELECT version FROM schema_version").toArray()[0];
+  const current = row?.version ?? 0;
+  for (let v = current; v < MIGRATIONS.length; v++) sql.exec(MIGRATIONS[v]!);
+  if (row === undefined) sql.exec("INSERT INTO schema_version (version) VALUES (?)", SCHEMA_VERSION);
+  else if (current !== SCHEMA_VERSION) sql.exec("UPDATE schema_version SET version = ?", SCHEMA_VERSION);
+}

@@ -1,0 +1,72 @@
+// The values that cross the Durable Object RPC boundary. Expected outcomes (an unknown key,
+// a denied limit, a short balance) are data, never exceptions: exceptions are faults.
+import type { WindowName, WindowState } from "./limiter.ts";
+
+export interface AdmitRequest {
+  requestId: string;
+  keyId: string;
+  /** SHA-256 of the presented key, computed by the Worker so admit() stays synchronous. */
+  keyHash: ArrayBuffer;
+  scope: string;
+  /** Credits this operation costs; 0 for none. */
+  cost: number;
+}
+
+export type Admission =
+  | {
+      outcome: "admitted";
+      windows: WindowState[];
+      /** The balance after the debit; null when the route costs nothing. */
+      balance: number | null;
+    }
+  | { outcome: "invalid_key" }
+  | { outcome: "forbidden"; scope: string }
+  | { outcome: "rate_limited"; deniedBy: WindowName; retryAfterSeconds: number; windows: WindowState[] }
+  | { outcome: "insufficient_credits"; cost: number; balance: number };
+
+export interface KeyView {
+  id: string;
+  prefix: string;
+  scopes: string[];
+  name: string | null;
+  created_at: string;
+  expires_at: string | null;
+  revoked: boolean;
+}
+
+export interface UsageView {
+  used: number | null;
+  limit: number | null;
+  reset: string | null;
+}
+
+export interface LedgerEntryView {
+  at: string;
+  delta: number;
+  balance: number;
+  reason: string;
+  request_id: string | null;
+}
+
+export interface AccountView {
+  id: string;
+  plan: string;
+  credits: number;
+  limits: { per_minute: number | null; per_day: number | null };
+  usage: { minute: UsageView; day: UsageView };
+  keys: KeyView[];
+  /** The latest credit movements, newest first. */
+  ledger: LedgerEntryView[];
+}
+
+export interface NewKey {
+  keyId: string;
+  hash: ArrayBuffer;
+  prefix: string;
+  scopes: string[];
+  name: string | null;
+  /** Epoch ms, or null for a key that does not expire. */
+  expiresAt: number | null;
+}
+
+export type AdminResult<T> = { ok: true; value: T } | { ok: false; error: "not_found" | "exists" | "negative_balance"; balance?: number };

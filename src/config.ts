@@ -1,0 +1,179 @@
+// wrangler.toml vars and secrets → one typed, validated Config (SPEC section 8).
+// Pure: no I/O, no clock. The Worker parses once per isolate (see loadConfig), the
+// `npm run check` command parses the same way before a deploy.
+import * as v from "valibot";
+import { describeIssue } from "./validation.ts";
+import { compileRoutes, type CompiledRoute } from "./routes.ts";
+
+/** The longest origin timeout a route may ask for. Refunds rely on it (see account/ledger). */
+export const MAX_UPSTREAM_TIMEOUT_MS = 600_000;
+export const DEFAULT_UPSTREAM_TIMEOUT_MS = 30_000;
+export const DEFAULT_AUTH_FAILURES_PER_MINUTE = 20;
+
+export interface PlanLimits {
+  /** null: the plan sets no limit of that kind. */
+  perMinute: number | null;
+  perDay: number | null;
+}
+
+export interface Config {
+  upstreamUrl: URL;
+  upstreamTimeoutMs: number;
+  /** null: CORS off. ["*"] echoes any origin. */
+  corsOrigins: readonly string[] | null;
+  plans: Readonly<Record<string, PlanLimits>>;
+  routes: readonly CompiledRoute[];
+  authFailuresPerMinute: number;
+  adminToken: string | null;
+  upstreamToken: string | null;
+}
+
+export type ConfigResult = { ok: true; config: Config } | { ok: false; error: string };
+
+// Vars from wrangler.toml arrive typed; the same names set through .dev.vars or
+// `--var` arrive as strings. Accept both spellings of a number, never a fraction.
+const positiveInteger = (what: string) =>
+  v.pipe(
+    v.union([v.number(), v.pipe(v.string(), v.regex(/^\d+$/), v.transform(Number))], `must be ${what}`),
+    v.integer(`must be ${what}`),
+    v.minValue(1, `must be ${what}`),
+  );
+
+const limit = v.optional(
+  v.pipe(v.number("must be a positive integer"), v.integer("must be a positive integer"), v.minValue(1, "must be a positive integer")),
+);
+
+const PlanSchema = v.strictObject({ per_minute: limit, per_day: limit }, "must be a table with per_minute and/or per_day");
+
+const HTTP_TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+const RouteSchema = v.pipe(
+  v.strictObject(
+    {
+      method: v.optional(v.pipe(v.string("must be a string"), v.regex(HTTP_TOKEN, "must be an HTTP method such as GET"), v.toUpperCase())),
+      path: v.pipe(
+        v.string("is required and must be a string"),
+        v.startsWith("/", "must start with /"),
+        v.check((p) => !/^\/_gateway(\/|$)/.test(p), "must not be under /_gateway/, which belongs to the gateway"),
+      ),
+      scope: v.optional(v.pipe(v.string("must be a string"), v.nonEmpty("must not be empty"))),
+      credits: v.optional(v.pipe(v.number("must be a non-negative integer"), v.integer("must be a non-negative integer"), v.minValue(0, "must be a non-negative integer"))),
+      timeout_ms: v.optional(v.pipe(positiveInteger("a positive integer of milliseconds"), v.maxValue(MAX_UPSTREAM_TIMEOUT_MS, `must be at most ${MAX_UPSTREAM_TIMEOUT_MS}`))),
+      public: v.optional(v.boolean("must be true or false")),
+    },
+    "must be a table",
+  ),
+  v.check((r) => !(r.public === true && r.scope !== undefined), "a public route cannot set scope"),
+  v.check((r) => !(r.public === true && r.credits !== undefined && r.credits !== 0), "a public route cannot set credits"),
+);
+
+/** A var that is a table or array may also arrive as a JSON string (from .dev.vars). */
+const jsonOr = <T extends v.GenericSchema>(schema: T) =>
+  v.union(
+    [
+      schema,
+      v.pipe(
+        v.string(),
+        v.rawTransform(({ dataset, addIssue, NEVER }) => {
+          try {
+            return JSON.parse(dataset.value) as unknown;
+          } catch {
+            addIssue({ message: "is a string that is not valid JSON" });
+            return NEVER;
+          }
+        }),
+        schema,
+      ),
+    ],
+    (issue) => issue.issues?.at(-1)?.message ?? issue.message,
+  );
+
+const EnvSchema = v.object({
+  UPSTREAM_URL: v.pipe(
+    v.string("is required: the origin's base URL, such as https://origin.example.com"),
+    v.url("must be an absolute http(s) URL"),
+    v.check((u) => /^https?:\/\//i.test(u), "must be an absolute http(s) URL"),
+    v.check((u) => !u.includes("?") && !u.includes("#"), "must not have a query or fragment"),
+  ),
+  UPSTREAM_TIMEOUT_MS: v.optional(
+    v.pipe(positiveInteger("a positive integer of milliseconds"), v.maxValue(MAX_UPSTREAM_TIMEOUT_MS, `must be at most ${MAX_UPSTREAM_TIMEOUT_MS}`)),
+    DEFAULT_UPSTREAM_TIMEOUT_MS,
+  ),
+  AUTH_FAILURES_PER_MINUTE: v.optional(positiveInteger("a positive integer"), DEFAULT_AUTH_FAILURES_PER_MINUTE),
+  CORS_ORIGINS: v.optional(
+    jsonOr(
+      v.pipe(
+        v.array(
+          v.pipe(
+            v.string("must be a string"),
+            v.check((o) => o === "*" || /^https?:\/\/[^/\s]+$/i.test(o), "must be an origin such as https://app.example.com, or *"),
+          ),
+          "must be a list of origins",
+        ),
+        v.nonEmpty("must list at least one origin"),
+      ),
+    ),
+  ),
+  PLANS: v.optional(
+    jsonOr(
+      v.pipe(
+        v.record(v.string(), PlanSchema, "must be a table of plans"),
+        v.check((plans) => Object.hasOwn(plans, "default"), "must hold a plan named default"),
+      ),
+    ),
+  ),
+  ROUTES: v.optional(jsonOr(v.array(RouteSchema, "must be an array of tables ([[vars.ROUTES]])"))),
+  ADMIN_TOKEN: v.optional(v.string("must be a string")),
+  UPSTREAM_TOKEN: v.optional(v.string("must be a string")),
+});
+
+/** Without PLANS, every account is on an unlimited `default` plan. */
+const NO_LIMITS: PlanLimits = { perMinute: null, perDay: null };
+
+export function parseConfig(env: Record<string, unknown>): ConfigResult {
+  const parsed = v.safeParse(EnvSchema, env, { abortPipeEarly: true });
+  if (!parsed.success) {
+    return { ok: false, error: parsed.issues.map((issue) => describeIssue(issue)).join("; ") };
+  }
+  const vars = parsed.output;
+  const plans: Record<string, PlanLimits> = {};
+  for (const [name, plan] of Object.entries(vars.PLANS ?? { default: {} })) {
+    plans[name] = plan ? { perMinute: plan.per_minute ?? null, perDay: plan.per_day ?? null } : NO_LIMITS;
+  }
+  const routes = compileRoutes(vars.ROUTES ?? [{ path: "/*" }], vars.UPSTREAM_TIMEOUT_MS);
+  return {
+    ok: true,
+    config: {
+      upstreamUrl: new URL(vars.UPSTREAM_URL),
+      upstreamTimeoutMs: vars.UPSTREAM_TIMEOUT_MS,
+      corsOrigins: vars.CORS_ORIGINS ?? null,
+      plans,
+      routes,
+      authFailuresPerMinute: vars.AUTH_FAILURES_PER_MINUTE,
+      adminToken: nonEmpty(vars.ADMIN_TOKEN),
+      upstreamToken: nonEmpty(vars.UPSTREAM_TOKEN),
+    },
+  };
+}
+
+function nonEmpty(value: string | undefined): string | null {
+  return value === undefined || value === "" ? null : value;
+}
+
+// Parsed once per isolate. The env object is stable for an isolate's lifetime, so it is
+// the cache key; a test that passes another env gets its own parse.
+const cache = new WeakMap<object, ConfigResult>();
+
+export function loadConfig(env: object): ConfigResult {
+  let result = cache.get(env);
+  if (result === undefined) {
+    result = parseConfig(env as Record<string, unknown>);
+    cache.set(env, result);
+  }
+  return result;
+}
+
+/** The plan an account names, or `default` when that plan was removed from PLANS. */
+export function planLimits(config: Config, plan: string): PlanLimits {
+  return config.plans[plan] ?? config.plans.default ?? NO_LIMITS;
+}

@@ -1,0 +1,35 @@
+// What every stage of one request shares: who it is, when it started, what to log.
+import type { Config } from "./config.ts";
+import { errorResponse, type ErrorSpec } from "./envelope.ts";
+
+/** The fields of the one JSON log line written per request. */
+export interface LogFields {
+  request_id: string;
+  method: string;
+  path: string;
+  route: string | null;
+  status?: number;
+  origin_status?: number | null;
+  duration_ms?: number;
+  account?: string;
+  key?: string;
+  code?: string;
+  /** For operators only; never sent to the client. */
+  error?: string;
+}
+
+export interface RequestContext {
+  request: Request;
+  url: URL;
+  requestId: string;
+  config: Config;
+  env: Env;
+  exec: ExecutionContext;
+  log: LogFields;
+}
+
+/** The envelope for `spec`, answering this request (and noted for its log line). */
+export function fail(ctx: Pick<RequestContext, "request" | "requestId" | "log">, spec: ErrorSpec): Response {
+  ctx.log.code = spec.code;
+  return errorResponse(spec, { requestId: ctx.requestId, now: Date.now(), method: ctx.request.method });
+}

@@ -1,0 +1,57 @@
+// One request, start to finish: an id, the configuration, CORS, then the admin API or
+// the proxy; whatever happens, the client gets an envelope or the origin's success, with
+// X-Request-Id, and the operator gets one JSON log line.
+import { handleAdmin } from "./admin/api.ts";
+import { loadConfig } from "./config.ts";
+import { fail, type LogFields, type RequestContext } from "./context.ts";
+import { allowedOrigin, applyCors, isPreflight, preflightResponse } from "./cors.ts";
+import { GENERIC_MESSAGE } from "./envelope.ts";
+import { proxy } from "./proxy.ts";
+import { newRequestId } from "./request-id.ts";
+
+const MAX_LOGGED_PATH_CHARS = 200;
+
+export async function handleRequest(request: Request, env: Env, exec: ExecutionContext): Promise<Response> {
+  const started = Date.now();
+  const requestId = newRequestId();
+  const url = new URL(request.url);
+  const log: LogFields = {
+    request_id: requestId,
+    method: request.method,
+    path: url.pathname.slice(0, MAX_LOGGED_PATH_CHARS),
+    route: null,
+  };
+
+  let response: Response;
+  let origin: string | null = null;
+  try {
+    const loaded = loadConfig(env);
+    if (!loaded.ok) {
+      log.error = `configuration: ${loaded.error}`;
+      response = fail({ request, requestId, log }, { code: "INTERNAL_ERROR", message: `Gateway configuration is invalid: ${loaded.error}` });
+    } else {
+      const ctx: RequestContext = { request, url, requestId, config: loaded.config, env, exec, log };
+      origin = allowedOrigin(loaded.config.corsOrigins, request);
+      if (origin !== null && isPreflight(request)) response = preflightResponse(request, origin);
+      else if (url.pathname === "/_gateway" || url.pathname.startsWith("/_gateway/")) response = await handleAdmin(ctx);
+      else response = await proxy(ctx);
+    }
+  } catch (error) {
+    // A fault of the gateway itself: logged in full, answered without details.
+    log.error = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    response = fail({ request, requestId, log }, { code: "INTERNAL_ERROR", message: GENERIC_MESSAGE.INTERNAL_ERROR });
+  }
+
+  response = withGatewayHeaders(response, requestId, origin);
+  log.status = response.status;
+  log.duration_ms = Date.now() - started;
+  console.log(JSON.stringify(log));
+  return response;
+}
+
+/** Every response here was built by the gateway (origin answers are copied), so headers are mutable. */
+function withGatewayHeaders(response: Response, requestId: string, origin: string | null): Response {
+  response.headers.set("X-Request-Id", requestId);
+  if (origin !== null) applyCors(response.headers, origin);
+  return response;
+}

@@ -1,0 +1,8 @@
+// The Worker entry: the fetch handler and the Durable Object class. Nothing else.
+import { handleRequest } from "./gateway.ts";
+
+export { AccountDO } from "./account/account-do.ts";
+
+export default {
+  fetch: handleRequest,
+} satisfies ExportedHandler<Env>;

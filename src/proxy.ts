@@ -1,0 +1,76 @@
+// Every path outside /_gateway/: route → (public? straight on) → throttle → key → one
+// admission call → relay to the origin. Read top to bottom, it is the request path of
+// DESIGN.md.
+import type { Admission } from "./account/types.ts";
+import { accountStub } from "./account/stub.ts";
+import { authFailure, clientAddress, denialSpec, readCredentials, throttled, AUTH_MESSAGES } from "./authenticate.ts";
+import { fail, type RequestContext } from "./context.ts";
+import { rateLimitHeaders } from "./rate-limit-headers.ts";
+import { matchRoute } from "./routes.ts";
+import { relay } from "./upstream/relay.ts";
+
+/** Paths are echoed in messages, but never at length. */
+const MAX_ECHOED_PATH_CHARS = 120;
+
+export async function proxy(ctx: RequestContext): Promise<Response> {
+  const { request, url, config } = ctx;
+  const match = matchRoute(config.routes, request.method, url.pathname);
+  if (match === null) {
+    return fail(ctx, { code: "NOT_FOUND", message: `No route matches ${request.method} ${shorten(url.pathname)}` });
+  }
+  const { route, scope } = match;
+  ctx.log.route = route.path;
+  if (route.public) return relay(ctx, route, null);
+
+  const now = Date.now();
+  const address = clientAddress(request.headers);
+  const blocked = throttled(config, address, now);
+  if (blocked !== null) return fail(ctx, blocked);
+
+  const credentials = await readCredentials(request.headers);
+  if (!credentials.ok) return fail(ctx, authFailure(config, address, now, credentials.message));
+  const { key, keyHash } = credentials;
+
+  let admission: Admission;
+  try {
+    admission = await accountStub(ctx.env, key.accountId).admit({
+      requestId: ctx.requestId,
+      keyId: key.keyId,
+      keyHash,
+      scope,
+      cost: route.credits,
+    });
+  } catch (error) {
+    // Admission is not idempotent (it takes a slot), so it is never retried: fail closed.
+    ctx.log.error = `admission failed: ${error instanceof Error ? error.message : String(error)}`;
+    return fail(ctx, {
+      code: "INTERNAL_ERROR",
+      message: "The gateway could not check this request's limits. Nothing was forwarded or charged; retry shortly.",
+      retryAfterSeconds: 1,
+    });
+  }
+
+  ctx.log.account = key.accountId;
+  ctx.log.key = key.keyId;
+  switch (admission.outcome) {
+    case "admitted":
+      return relay(ctx, route, {
+        identity: { accountId: key.accountId, keyId: key.keyId },
+        windows: admission.windows,
+        cost: route.credits,
+        balance: admission.balance,
+      });
+    case "invalid_key":
+      return fail(ctx, authFailure(config, address, now, AUTH_MESSAGES.invalid));
+    case "rate_limited":
+      return fail(ctx, { ...denialSpec(admission), headers: rateLimitHeaders(admission.windows, admission.deniedBy) });
+    case "insufficient_credits":
+      return fail(ctx, { ...denialSpec(admission), headers: { "X-Credits-Remaining": String(admission.balance) } });
+    case "forbidden":
+      return fail(ctx, denialSpec(admission));
+  }
+}
+
+function shorten(path: string): string {
+  return path.length <= MAX_ECHOED_PATH_CHARS ? path : `${path.slice(0, MAX_ECHOED_PATH_CHARS)}…`;
+}

@@ -1,0 +1,105 @@
+// Forward an admitted request and answer with what the origin said (SPEC sections 5, 6):
+// 2xx and 3xx stream through with the gateway's headers; everything else becomes the
+// envelope, after the debit was refunded so X-Credits-Remaining tells the truth.
+import type { WindowState } from "../account/limiter.ts";
+import { accountStub, isRetryable } from "../account/stub.ts";
+import { fail, type RequestContext } from "../context.ts";
+import { rateLimitHeaders } from "../rate-limit-headers.ts";
+import type { CompiledRoute } from "../routes.ts";
+import { ERROR_BODY_LIMIT_BYTES, callUpstream, readBodyPrefix, upstreamHeaders, upstreamUrlFor, type Identity } from "./forward.ts";
+import { normalizeUpstream, type UpstreamOutcome } from "./normalize.ts";
+
+/** What admission granted: who is calling, the limits' state, and the debit if any. */
+export interface Admitted {
+  identity: Identity;
+  windows: WindowState[];
+  /** Credits debited for this request (0 for none) and the balance after. */
+  cost: number;
+  balance: number | null;
+}
+
+/** How long an error body may take to arrive before it is answered without. */
+const ERROR_BODY_TIMEOUT_MS = 5_000;
+
+export async function relay(ctx: RequestContext, route: CompiledRoute, admitted: Admitted | null): Promise<Response> {
+  const { request, url, config } = ctx;
+  const headers = upstreamHeaders(request.headers, url, ctx.requestId, admitted?.identity ?? null, config.upstreamToken);
+  const result = await callUpstream(request, upstreamUrlFor(config.upstreamUrl, url), headers, route.timeoutMs);
+
+  const gatewayHeaders = admitted === null ? new Headers() : rateLimitHeaders(admitted.windows);
+  let balance = admitted?.balance ?? null;
+  const charged = admitted !== null && admitted.cost > 0;
+
+  if (result.kind === "response") {
+    const { response } = result;
+    ctx.log.origin_status = response.status;
+    if (response.status >= 200 && response.status < 400) {
+      // A redirect is passed on but is not a success: its debit is refunded.
+      if (charged && response.status >= 300) balance = (await refund(ctx, admitted.identity.accountId)) ?? balance;
+      if (balance !== null) gatewayHeaders.set("X-Credits-Remaining", String(balance));
+      return passThrough(response, gatewayHeaders, ctx.requestId);
+    }
+  } else {
+    ctx.log.origin_status = null;
+    if (result.kind === "unreachable") ctx.log.error = `upstream unreachable: ${result.detail}`;
+  }
+
+  const outcome: UpstreamOutcome =
+    result.kind === "response"
+      ? {
+          kind: "response",
+          status: result.response.status,
+          retryAfter: result.response.headers.get("Retry-After"),
+          body: await readBodyPrefix(result.response, ERROR_BODY_LIMIT_BYTES, ERROR_BODY_TIMEOUT_MS),
+        }
+      : result;
+  const spec = normalizeUpstream(outcome, Date.now());
+  if (charged) balance = (await refund(ctx, admitted.identity.accountId)) ?? balance;
+  if (balance !== null) gatewayHeaders.set("X-Credits-Remaining", String(balance));
+  return fail(ctx, { ...spec, headers: gatewayHeaders });
+}
+
+function passThrough(response: Response, gatewayHeaders: Headers, requestId: string): Response {
+  const out = new Response(response.body, response);
+  for (const [name, value] of gatewayHeaders) out.headers.set(name, value);
+  out.headers.set("X-Request-Id", requestId);
+  return out;
+}
+
+/**
+ * Gives back this request's debit; the balance after, or null if the account's object
+ * could not be reached. settle() is idempotent per request id, so a retry is always safe;
+ * one that still fails is retried in the background, never dropped.
+ */
+async function refund(ctx: RequestContext, accountId: string): Promise<number | null> {
+  const attempt = () => accountStub(ctx.env, accountId).settle(ctx.requestId);
+  try {
+    return await attempt();
+  } catch (first) {
+    if (isRetryable(first)) {
+      try {
+        return await attempt();
+      } catch {
+        // fall through to the background retries
+      }
+    }
+    ctx.log.error = `refund pending: ${first instanceof Error ? first.message : String(first)}`;
+    ctx.exec.waitUntil(retryInBackground(attempt, ctx.requestId));
+    return null;
+  }
+}
+
+const BACKGROUND_REFUND_DELAYS_MS = [1_000, 5_000, 30_000];
+
+async function retryInBackground(attempt: () => Promise<number | null>, requestId: string): Promise<void> {
+  for (const delay of BACKGROUND_REFUND_DELAYS_MS) {
+    await new Promise((resolve) => setTimeout(resolve, delay));
+    try {
+      await attempt();
+      return;
+    } catch {
+      // next delay
+    }
+  }
+  console.error(JSON.stringify({ request_id: requestId, error: "refund failed after retries; the ledger holds the debit" }));
+}

@@ -1,0 +1,166 @@
+// A real HTTP origin on 127.0.0.1 that misbehaves on request, for the tests and benchmarks.
+// It records what it received, so tests can assert what the gateway forwarded.
+//
+//   node test/support/origin.ts [port]      prints {"port": N} on its first line
+//
+// Paths (any prefix before them is ignored, so /v1/x/echo is /echo):
+//   /echo                 200, JSON of the request received (also the default)
+//   /status/:code         that status; ?body=<json or text>&type=<content-type>&retry_after=<v>
+//   /html502              nginx's HTML 502 page          /hang        never answers
+//   /reset                destroys the socket            /bad-json-500  500 with invalid JSON
+//   /envelope/:code/:st   status st with the envelope    /problem     RFC 9457 problem+json 422
+//   /big?bytes=N          N bytes (default 2 MB), streamed in 64 KiB chunks
+//   /redirect             302 to /echo                   /slow?ms=N   200 after N ms
+//   /die-mid-stream       200 headers, some bytes, then a reset
+//   /flaky/:id?plan=500,429,200  answers the next status of the plan for that id (then 200)
+//   /__origin/requests    GET: what was received; DELETE: forget it
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+
+export interface ReceivedRequest {
+  method: string;
+  path: string;
+  headers: Record<string, string | string[] | undefined>;
+  bodyBytes: number;
+  body: string;
+}
+
+const NGINX_502 = `<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx/1.25.3</center>\r\n</body>\r\n</html>\r\n`;
+
+export interface Origin {
+  port: number;
+  url: string;
+  received: ReceivedRequest[];
+  close(): Promise<void>;
+}
+
+export async function startOrigin(port = 0): Promise<Origin> {
+  const received: ReceivedRequest[] = [];
+  const flaky = new Map<string, number>();
+  const server: Server = createServer((req, res) => {
+    handle(req, res, received, flaky).catch(() => res.destroy());
+  });
+  server.keepAliveTimeout = 5_000;
+  await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
+  const actual = (server.address() as AddressInfo).port;
+  return {
+    port: actual,
+    url: `http://127.0.0.1:${actual}`,
+    received,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+async function handle(req: IncomingMessage, res: ServerResponse, received: ReceivedRequest[], flaky: Map<string, number>): Promise<void> {
+  const url = new URL(req.url ?? "/", "http://origin.test");
+  const path = url.pathname;
+
+  if (path === "/__origin/requests") {
+    if (req.method === "DELETE") received.length = 0;
+    return json(res, 200, received);
+  }
+
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  const body = Buffer.concat(chunks);
+  const record: ReceivedRequest = {
+    method: req.method ?? "",
+    path: `${path}${url.search}`,
+    headers: req.headers,
+    bodyBytes: body.byteLength,
+    body: body.byteLength <= 64 * 1024 ? body.toString("utf8") : "",
+  };
+  received.push(record);
+
+  const tail = (name: string) => new RegExp(`(?:^|/)${name}(?:/|$)(.*)`).exec(path);
+  let m: RegExpExecArray | null;
+
+  if ((m = /(?:^|\/)status\/(\d{3})(?:\/|$)/.exec(path))) {
+    const status = Number(m[1]);
+    const headers: Record<string, string> = { "Content-Type": url.searchParams.get("type") ?? "application/json" };
+    const retryAfter = url.searchParams.get("retry_after");
+    if (retryAfter !== null) headers["Retry-After"] = retryAfter;
+    res.writeHead(status, headers);
+    return void res.end(url.searchParams.get("body") ?? "");
+  }
+  if (tail("html502")) {
+    res.writeHead(502, { "Content-Type": "text/html", Server: "nginx/1.25.3" });
+    return void res.end(NGINX_502);
+  }
+  if (tail("hang")) return; // never answers; the gateway's timeout must
+  if (tail("reset")) return void req.socket.destroy();
+  if (tail("bad-json-500")) {
+    res.writeHead(500, { "Content-Type": "application/json" });
+    return void res.end('{"error": "Internal failure at /srv/app/handler.js:42", "stack": "Error\n    at handler (/srv/app/handler.js:42:7)"');
+  }
+  if ((m = tail("envelope"))) {
+    const [code, status] = (m[1] ?? "").split("/");
+    const headers: Record<string, string> = { "Content-Type": "application/json" };
+    const retryAfter = url.searchParams.get("retry_after");
+    if (retryAfter !== null) headers["Retry-After"] = retryAfter;
+    res.writeHead(Number(status ?? 400), headers);
+    return void res.end(
+      JSON.stringify({
+        success: false,
+        error: { code, message: url.searchParams.get("message") ?? `Origin says ${code}` },
+        meta: { request_id: "req_origin_own_id", timestamp: "2026-01-01T00:00:00Z" },
+      }),
+    );
+  }
+  if (tail("problem")) {
+    res.writeHead(422, { "Content-Type": "application/problem+json" });
+    return void res.end(JSON.stringify({ type: "https://example.com/probs/out-of-range", title: "Out of range", detail: "Field 'quantity' must be at most 10.", status: 422 }));
+  }
+  if (tail("big")) {
+    const total = Number(url.searchParams.get("bytes") ?? 2 * 1024 * 1024);
+    res.writeHead(200, { "Content-Type": "application/octet-stream", "Content-Length": String(total) });
+    const chunk = Buffer.alloc(64 * 1024, 0x61);
+    let sent = 0;
+    while (sent < total) {
+      const part = chunk.subarray(0, Math.min(chunk.byteLength, total - sent));
+      sent += part.byteLength;
+      if (!res.write(part)) await new Promise((resolve) => res.once("drain", resolve));
+    }
+    return void res.end();
+  }
+  if (tail("redirect")) {
+    res.writeHead(302, { Location: "/echo", "Content-Type": "text/plain" });
+    return void res.end("Found");
+  }
+  if (tail("slow")) {
+    await new Promise((resolve) => setTimeout(resolve, Number(url.searchParams.get("ms") ?? 1000)));
+    return json(res, 200, { slow: true });
+  }
+  if (tail("die-mid-stream")) {
+    res.writeHead(200, { "Content-Type": "application/octet-stream", "Content-Length": "1000000" });
+    res.write(Buffer.alloc(10_000, 0x62));
+    setTimeout(() => req.socket.destroy(), 50);
+    return;
+  }
+  if ((m = tail("flaky"))) {
+    const id = m[1] ?? "";
+    const plan = (url.searchParams.get("plan") ?? "").split(",").filter(Boolean);
+    const step = flaky.get(id) ?? 0;
+    flaky.set(id, step + 1);
+    const status = Number(plan[step] ?? 200);
+    const headers: Record<string, string> = {};
+    if (status === 429) headers["Retry-After"] = url.searchParams.get("retry_after") ?? "1";
+    return json(res, status, status < 400 ? { ok: true, attempt: step + 1 } : { message: `planned ${status}` }, headers);
+  }
+  return json(res, 200, { method: record.method, path: record.path, headers: req.headers, body: record.body });
+}
+
+function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { "Content-Type": "application/json", ...headers });
+  res.end(JSON.stringify(body));
+}
+
+// Run as a process: print the port, then serve until killed.
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const origin = await startOrigin(Number(process.argv[2] ?? 0));
+  process.stdout.write(`${JSON.stringify({ port: origin.port })}\n`);
+}

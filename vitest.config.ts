@@ -1,0 +1,49 @@
+// Three levels of tests (DESIGN.md): pure logic on Node, the Worker inside workerd
+// (Cloudflare's Vitest integration), and end to end against real processes on 127.0.0.1.
+import { cloudflareTest } from "@cloudflare/vitest-plugin";
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    reporters: ["default", ["json", { outputFile: "test-results.json" }]],
+    projects: [
+      {
+        test: {
+          name: "unit",
+          include: ["test/unit/**/*.test.ts"],
+          environment: "node",
+        },
+      },
+      {
+        plugins: [
+          cloudflareTest(({ inject }) => ({
+            wrangler: { configPath: "./test/worker/wrangler.test.toml" },
+            miniflare: {
+              bindings: {
+                UPSTREAM_URL: `http://127.0.0.1:${inject<number>("originPort")}`,
+                ADMIN_TOKEN: "test-admin-token",
+                UPSTREAM_TOKEN: "test-upstream-token",
+              },
+            },
+          })),
+        ],
+        test: {
+          name: "worker",
+          include: ["test/worker/**/*.test.ts"],
+          globalSetup: ["test/worker/global-setup.ts"],
+        },
+      },
+      {
+        test: {
+          name: "e2e",
+          include: ["test/e2e/**/*.test.ts"],
+          environment: "node",
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+          // Each file starts its own gateway process; two cores run two at a time.
+          maxWorkers: 2,
+        },
+      },
+    ],
+  },
+});
