@@ -1,0 +1,148 @@
+// Starts the real gateway — `wrangler dev`, as an operator runs it — from a generated
+// wrangler.toml, on a free port of 127.0.0.1. For the end-to-end tests and scripts.
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { stringify } from "smol-toml";
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+const WRANGLER = join(ROOT, "node_modules/.bin/wrangler");
+
+export const ADMIN_TOKEN = "e2e-admin-token";
+
+export interface GatewayOptions {
+  /** [vars]: UPSTREAM_URL, PLANS, ROUTES, … (TOML tables and arrays of tables allowed). */
+  vars: Record<string, unknown>;
+  /** Written to .dev.vars. ADMIN_TOKEN defaults to ADMIN_TOKEN above; pass null to leave it unset. */
+  secrets?: Record<string, string | null>;
+  /** Keep Durable Object storage here (to restart over the same data, or to scan it). */
+  persistTo?: string;
+  /** Replaces the generated wrangler.toml entirely (for misconfiguration tests). */
+  rawToml?: string;
+}
+
+export interface Gateway {
+  url: string;
+  port: number;
+  dir: string;
+  persistTo: string;
+  /** Everything wrangler printed so far (the gateway's JSON log lines among it). */
+  output(): string;
+  stop(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address !== null ? address.port : 0;
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+export function gatewayToml(vars: Record<string, unknown>): string {
+  const config = {
+    name: "tollgate-e2e",
+    main: join(ROOT, "src/index.ts"),
+    compatibility_date: "2026-05-01",
+    durable_objects: { bindings: [{ name: "ACCOUNTS", class_name: "AccountDO" }] },
+    migrations: [{ tag: "v1", new_sqlite_classes: ["AccountDO"] }],
+    vars,
+  };
+  return stringify(config);
+}
+
+export async function startGateway(options: GatewayOptions): Promise<Gateway> {
+  const dir = mkdtempSync(join(tmpdir(), "tollgate-e2e-"));
+  const persistTo = options.persistTo ?? join(dir, "state");
+  writeFileSync(join(dir, "wrangler.toml"), options.rawToml ?? gatewayToml(options.vars));
+  const secrets = { ADMIN_TOKEN, ...options.secrets };
+  const devVars = Object.entries(secrets)
+    .filter((entry): entry is [string, string] => entry[1] !== null)
+    .map(([name, value]) => `${name}=${JSON.stringify(value)}`)
+    .join("\n");
+  writeFileSync(join(dir, ".dev.vars"), `${devVars}\n`);
+
+  const port = await freePort();
+  const inspectorPort = await freePort();
+  const child = spawn(
+    WRANGLER,
+    ["dev", "--config", join(dir, "wrangler.toml"), "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspectorPort), "--persist-to", persistTo, "--show-interactive-dev-session=false"],
+    {
+      cwd: dir,
+      env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true", NO_COLOR: "1", FORCE_COLOR: "0" },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  let output = "";
+  child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr?.on("data", (chunk: Buffer) => (output += chunk.toString()));
+
+  const url = `http://127.0.0.1:${port}`;
+  await waitUntilReady(child, url, () => output);
+  return {
+    url,
+    port,
+    dir,
+    persistTo,
+    output: () => output,
+    stop: () => stopProcess(child),
+  };
+}
+
+async function waitUntilReady(child: ChildProcess, url: string, output: () => string): Promise<void> {
+  const deadline = Date.now() + 90_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`wrangler dev exited with ${child.exitCode}:\n${output()}`);
+    if (output().includes("Ready on")) {
+      try {
+        await fetch(`${url}/_gateway/health`);
+        return;
+      } catch {
+        // not listening yet
+      }
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  child.kill("SIGKILL");
+  throw new Error(`wrangler dev did not become ready in 90 s:\n${output()}`);
+}
+
+export async function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** A request to the admin API with the test token. */
+export async function admin(gateway: { url: string }, method: string, path: string, body?: unknown): Promise<{ status: number; body: any; headers: Headers }> {
+  const res = await fetch(`${gateway.url}/_gateway${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${ADMIN_TOKEN}`, "Content-Type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text === "" ? null : JSON.parse(text), headers: res.headers };
+}
+
+/** Creates an account and a key for it; returns the plaintext key. */
+export async function accountWithKey(
+  gateway: { url: string },
+  account: { id: string; plan?: string; credits?: number },
+  scopes: string[] = ["read", "write"],
+): Promise<string> {
+  const created = await admin(gateway, "POST", "/accounts", account);
+  if (created.status !== 201) throw new Error(`account not created: ${JSON.stringify(created.body)}`);
+  const key = await admin(gateway, "POST", `/accounts/${account.id}/keys`, { scopes });
+  if (key.status !== 201) throw new Error(`key not created: ${JSON.stringify(key.body)}`);
+  return key.body.data.key as string;
+}
