@@ -67,25 +67,23 @@ const RouteSchema = v.pipe(
   v.check((r) => !(r.public === true && r.credits !== undefined && r.credits !== 0), "a public route cannot set credits"),
 );
 
-/** A var that is a table or array may also arrive as a JSON string (from .dev.vars). */
-const jsonOr = <T extends v.GenericSchema>(schema: T) =>
-  v.union(
-    [
-      schema,
-      v.pipe(
-        v.string(),
-        v.rawTransform(({ dataset, addIssue, NEVER }) => {
-          try {
-            return JSON.parse(dataset.value) as unknown;
-          } catch {
-            addIssue({ message: "is a string that is not valid JSON" });
-            return NEVER;
-          }
-        }),
-        schema,
-      ),
-    ],
-    (issue) => issue.issues?.at(-1)?.message ?? issue.message,
+/**
+ * A var that is a table or array may also arrive as a JSON string (from .dev.vars). Parsed
+ * first, then validated by `schema`, so issues keep their paths (ROUTES[1].credits).
+ */
+const jsonOr = <T extends v.GenericSchema>(schema: T, shape: string) =>
+  v.pipe(
+    v.unknown(),
+    v.rawTransform(({ dataset, addIssue, NEVER }) => {
+      if (typeof dataset.value !== "string") return dataset.value;
+      try {
+        return JSON.parse(dataset.value) as unknown;
+      } catch {
+        addIssue({ message: `must be ${shape}` });
+        return NEVER;
+      }
+    }),
+    schema,
   );
 
 const EnvSchema = v.object({
@@ -112,6 +110,7 @@ const EnvSchema = v.object({
         ),
         v.nonEmpty("must list at least one origin"),
       ),
+      'a list of origins, such as ["https://app.example.com"]',
     ),
   ),
   PLANS: v.optional(
@@ -120,9 +119,10 @@ const EnvSchema = v.object({
         v.record(v.string(), PlanSchema, "must be a table of plans"),
         v.check((plans) => Object.hasOwn(plans, "default"), "must hold a plan named default"),
       ),
+      "a table of plans ([vars.PLANS.<name>])",
     ),
   ),
-  ROUTES: v.optional(jsonOr(v.array(RouteSchema, "must be an array of tables ([[vars.ROUTES]])"))),
+  ROUTES: v.optional(jsonOr(v.array(RouteSchema, "must be an array of tables ([[vars.ROUTES]])"), "an array of tables ([[vars.ROUTES]])")),
   ADMIN_TOKEN: v.optional(v.string("must be a string")),
   UPSTREAM_TOKEN: v.optional(v.string("must be a string")),
 });

@@ -15,7 +15,11 @@ export function fieldPath(issue: BaseIssue<unknown>, root = ""): string {
 /** "<field>: <why>", or just "<why>" when the issue is about the whole value. */
 export function describeIssue(issue: BaseIssue<unknown>, root = ""): string {
   const field = fieldPath(issue, root);
-  // valibot reports an unknown key of a strict object at that key, expecting `never`.
+  // valibot reports an unknown key of a strict object at that key, expecting `never`,
+  // and a missing key at that key, expecting its quoted name.
   if (issue.type === "strict_object" && issue.expected === "never") return `${field}: unknown field`;
+  if (issue.kind === "schema" && issue.received === "undefined" && issue.expected?.startsWith('"')) {
+    return `${field}: is required`;
+  }
   return field === "" ? issue.message : `${field}: ${issue.message}`;
 }

@@ -1,0 +1,93 @@
+// `npm start`: the demo origin on 127.0.0.1:8788, the gateway (`wrangler dev`) on
+// 127.0.0.1:8787 in front of it, a demo account and key on first run, and a curl that works.
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { startDemoOrigin } from "../demo/origin.ts";
+
+const ROOT = resolve(import.meta.dirname, "..");
+const GATEWAY_PORT = Number(process.env.PORT ?? 8787);
+const ORIGIN_PORT = 8788;
+const GATEWAY = `http://127.0.0.1:${GATEWAY_PORT}`;
+const DEV_VARS = join(ROOT, ".dev.vars");
+// The demo key is shown once by the admin API; keep it locally so every start can print it.
+const DEMO_KEY_FILE = join(ROOT, ".wrangler", "demo-key");
+
+function adminToken(): string {
+  if (existsSync(DEV_VARS)) {
+    const match = /^ADMIN_TOKEN\s*=\s*"?([^"\n]+)"?/m.exec(readFileSync(DEV_VARS, "utf8"));
+    if (match?.[1]) return match[1];
+  }
+  const token = `dev_${randomBytes(18).toString("base64url")}`;
+  writeFileSync(DEV_VARS, `${existsSync(DEV_VARS) ? readFileSync(DEV_VARS, "utf8") : ""}ADMIN_TOKEN="${token}"\n`);
+  console.log(`Wrote a new ADMIN_TOKEN to .dev.vars`);
+  return token;
+}
+
+async function admin(token: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+  const res = await fetch(`${GATEWAY}/_gateway${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: res.status, body: await res.json() };
+}
+
+async function waitForGateway(): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    try {
+      if ((await fetch(`${GATEWAY}/_gateway/health`)).ok) return;
+    } catch {
+      // not up yet
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`the gateway did not come up on ${GATEWAY}`);
+}
+
+async function demoKey(token: string): Promise<string> {
+  const account = await admin(token, "POST", "/accounts", { id: "demo", plan: "default", credits: 1000 });
+  if (account.status !== 201 && account.status !== 409) throw new Error(`could not create the demo account: ${JSON.stringify(account.body)}`);
+  if (existsSync(DEMO_KEY_FILE)) return readFileSync(DEMO_KEY_FILE, "utf8").trim();
+  const key = await admin(token, "POST", "/accounts/demo/keys", { scopes: ["read", "write"], name: "demo" });
+  if (key.status !== 201) throw new Error(`could not create the demo key: ${JSON.stringify(key.body)}`);
+  mkdirSync(join(ROOT, ".wrangler"), { recursive: true });
+  writeFileSync(DEMO_KEY_FILE, `${key.body.data.key}\n`);
+  return key.body.data.key as string;
+}
+
+const token = adminToken();
+const stopOrigin = await startDemoOrigin(ORIGIN_PORT).catch((error: Error) => {
+  console.error(`Could not start the demo origin on 127.0.0.1:${ORIGIN_PORT}: ${error.message}`);
+  process.exit(1);
+});
+const wrangler = spawn(join(ROOT, "node_modules/.bin/wrangler"), ["dev", "--ip", "127.0.0.1", "--port", String(GATEWAY_PORT)], {
+  cwd: ROOT,
+  stdio: "inherit",
+  env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
+});
+const shutdown = () => {
+  wrangler.kill("SIGTERM");
+  stopOrigin();
+};
+process.on("SIGINT", shutdown);
+process.on("SIGTERM", shutdown);
+wrangler.on("exit", (code) => {
+  stopOrigin();
+  process.exit(code ?? 0);
+});
+
+await waitForGateway();
+const key = await demoKey(token);
+console.log(`
+Tollgate is running on ${GATEWAY}, in front of the demo origin on http://127.0.0.1:${ORIGIN_PORT}.
+
+  curl -i ${GATEWAY}/v1/posts -H 'Authorization: Bearer ${key}'
+  curl -i -X POST ${GATEWAY}/v1/content/generate -H 'Authorization: Bearer ${key}'   # costs 40 credits
+  curl -i ${GATEWAY}/v1/status                                                        # public, no key
+  curl -i ${GATEWAY}/_gateway/accounts/demo -H 'Authorization: Bearer ${token}'       # admin API
+
+The operator CLI: TOLLGATE_ADMIN_TOKEN=${token} npx tollgate accounts show demo
+Press Ctrl-C to stop.
+`);
