@@ -191,9 +191,14 @@ export class AccountDO extends DurableObject<Env> {
     }
   }
 
+  /** The wall clock. Tests move time by replacing it on an instance (runInDurableObject). */
+  protected now(): number {
+    return Date.now();
+  }
+
   /** Wall-clock time, never earlier than a time this object already acted on. */
   private clock(): number {
-    this.lastNow = Math.max(Date.now(), this.lastNow);
+    this.lastNow = Math.max(this.now(), this.lastNow);
     return this.lastNow;
   }
 
