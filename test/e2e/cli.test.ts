@@ -1,0 +1,273 @@
+// The operator CLI (cli/tollgate.ts) as a child process against the real gateway: what it
+// prints, what it changes (read back through the admin API itself), and how it fails —
+// one line on stderr and the documented exit code (0 ok, 1 API error, 2 usage, 3 unreachable).
+import { createServer, type Server, type Socket } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { cliFor, runCli, type CliResult } from "../support/cli.ts";
+import { ADMIN_TOKEN, admin, freePort, startGateway, type Gateway } from "../support/gateway.ts";
+import { startOrigin, type Origin } from "../support/origin.ts";
+
+let origin: Origin;
+let gateway: Gateway;
+let cli: ReturnType<typeof cliFor>;
+
+beforeAll(async () => {
+  origin = await startOrigin();
+  gateway = await startGateway({
+    vars: {
+      UPSTREAM_URL: origin.url,
+      PLANS: { default: { per_minute: 100, per_day: 1000 }, pro: { per_minute: 600, per_day: 100000 } },
+      ROUTES: [{ path: "/v1/*" }],
+    },
+  });
+  cli = cliFor(gateway, ADMIN_TOKEN);
+});
+afterAll(async () => {
+  await gateway?.stop();
+  await origin?.close();
+});
+
+/** A failure is one line on stderr, nothing on stdout, and never a stack trace. */
+function expectOneLineFailure(result: CliResult, code: number): string {
+  expect(result.code, result.stderr).toBe(code);
+  expect(result.stdout).toBe("");
+  const lines = result.stderr.trimEnd().split("\n");
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toMatch(/^tollgate: /);
+  expect(result.stderr).not.toMatch(/\n\s+at |Error:|\.ts:\d+/);
+  return lines[0]!;
+}
+
+async function account(id: string): Promise<any> {
+  const res = await admin(gateway, "GET", `/accounts/${id}`);
+  expect(res.status).toBe(200);
+  return res.body.data;
+}
+
+describe("tollgate health and help", () => {
+  it("reports the gateway up, as text and as JSON", async () => {
+    const text = await cli(["health"]);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toContain(`The gateway at ${gateway.url} is up (status: ok)`);
+    expect(text.stderr).toBe("");
+
+    const json = await cli(["health", "--json"]);
+    expect(json.code).toBe(0);
+    expect(JSON.parse(json.stdout)).toEqual({ status: "ok" });
+  });
+
+  it("needs no admin token for health", async () => {
+    const result = await runCli(["health", "--url", gateway.url]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain("is up");
+  });
+
+  it("prints its usage with help, --help and -h", async () => {
+    for (const args of [["help"], ["--help"], ["keys", "create", "-h"]]) {
+      const result = await runCli(args);
+      expect(result.code).toBe(0);
+      for (const command of ["accounts create", "accounts show", "accounts set-plan", "credits add", "keys create", "keys list", "keys revoke", "health"]) {
+        expect(result.stdout).toContain(command);
+      }
+      expect(result.stdout).toContain("TOLLGATE_ADMIN_TOKEN");
+    }
+  });
+});
+
+describe("tollgate accounts", () => {
+  it("creates an account with a plan and credits, and shows it", async () => {
+    const created = await cli(["accounts", "create", "cli-acme", "--plan", "pro", "--credits", "500"]);
+    expect(created.code, created.stderr).toBe(0);
+    expect(created.stdout).toMatch(/Account\s+cli-acme/);
+    expect(created.stdout).toMatch(/Plan\s+pro/);
+    expect(created.stdout).toMatch(/Credits\s+500/);
+    expect(created.stdout).toMatch(/Minute\s+0 of 600 used/);
+    const stored = await account("cli-acme");
+    expect(stored).toMatchObject({ id: "cli-acme", plan: "pro", credits: 500, limits: { per_minute: 600, per_day: 100000 } });
+
+    const shown = await cli(["accounts", "show", "cli-acme", "--json"]);
+    expect(shown.code).toBe(0);
+    const data = JSON.parse(shown.stdout);
+    expect(data).toMatchObject({ id: "cli-acme", plan: "pro", credits: 500, keys: [] });
+    expect(data.usage.minute).toMatchObject({ limit: 600 });
+  });
+
+  it("creates an account on the default plan with no credits when given neither", async () => {
+    const created = await cli(["accounts", "create", "cli-plain", "--json"]);
+    expect(created.code).toBe(0);
+    expect(JSON.parse(created.stdout)).toMatchObject({ id: "cli-plain", plan: "default", credits: 0 });
+  });
+
+  it("moves an account to another plan, and refuses an unknown plan without changing it", async () => {
+    await cli(["accounts", "create", "cli-mover"]);
+    const moved = await cli(["accounts", "set-plan", "cli-mover", "pro"]);
+    expect(moved.code, moved.stderr).toBe(0);
+    expect(moved.stdout).toContain("Account cli-mover is now on plan pro.");
+    expect((await account("cli-mover")).plan).toBe("pro");
+
+    const refused = await cli(["accounts", "set-plan", "cli-mover", "platinum"]);
+    const line = expectOneLineFailure(refused, 1);
+    expect(line).toMatch(/^tollgate: VALIDATION_ERROR \(HTTP 400\): .*plan.* \[request req_[0-9A-Za-z]+\]$/);
+    expect((await account("cli-mover")).plan).toBe("pro");
+  });
+
+  it("prints the envelope's code, message and request id for an account that exists already or does not exist", async () => {
+    await cli(["accounts", "create", "cli-twice"]);
+    const again = await cli(["accounts", "create", "cli-twice"]);
+    const conflict = expectOneLineFailure(again, 1);
+    expect(conflict).toMatch(/^tollgate: CONFLICT \(HTTP 409\): Account 'cli-twice' already exists \[request (req_[0-9A-Za-z]+)\]$/);
+    // The id printed is the gateway's own: its log line for the request carries it.
+    const requestId = /\[request (req_[0-9A-Za-z]+)\]/.exec(conflict)![1]!;
+    expect(gateway.output()).toContain(`"request_id":"${requestId}"`);
+
+    const missing = await cli(["accounts", "show", "cli-nobody"]);
+    expect(expectOneLineFailure(missing, 1)).toMatch(/^tollgate: NOT_FOUND \(HTTP 404\): Account 'cli-nobody' does not exist \[request req_/);
+  });
+});
+
+describe("tollgate credits", () => {
+  it("adds and removes credits, and refuses to take the balance below zero", async () => {
+    await cli(["accounts", "create", "cli-wallet", "--credits", "100"]);
+    const added = await cli(["credits", "add", "cli-wallet", "250", "--reason", "top-up"]);
+    expect(added.code, added.stderr).toBe(0);
+    expect(added.stdout).toContain("Balance of cli-wallet is now 350 (+250).");
+
+    const removed = await cli(["credits", "add", "cli-wallet", "-50", "--reason", "goodwill reversal", "--json"]);
+    expect(removed.code, removed.stderr).toBe(0);
+    expect(JSON.parse(removed.stdout)).toEqual({ balance: 300 });
+    expect((await account("cli-wallet")).credits).toBe(300);
+
+    const overdrawn = await cli(["credits", "add", "cli-wallet", "-301"]);
+    expect(expectOneLineFailure(overdrawn, 1)).toMatch(/^tollgate: CONFLICT \(HTTP 409\): .*below 0 \[request req_/);
+    expect((await account("cli-wallet")).credits).toBe(300);
+  });
+
+  it("refuses an amount that is not a whole number before sending anything", async () => {
+    const result = await cli(["credits", "add", "cli-wallet", "12.5"]);
+    expect(expectOneLineFailure(result, 2)).toContain("<amount> must be a whole number, got '12.5'");
+    expect((await account("cli-wallet")).credits).toBe(300);
+  });
+});
+
+describe("tollgate keys", () => {
+  it("creates a key, shows its plaintext once with a warning, and lists it without the plaintext", async () => {
+    await cli(["accounts", "create", "cli-keys"]);
+    const created = await cli(["keys", "create", "cli-keys", "--scopes", "read,write", "--name", "ci"]);
+    expect(created.code, created.stderr).toBe(0);
+    const key = /Key\s+(tgk_\S+)/.exec(created.stdout)?.[1];
+    expect(key).toMatch(/^tgk_cli-keys_[0-9A-Za-z]{42}$/);
+    expect(created.stderr).toContain("will not be shown again");
+    const id = /Id\s+(\S+)/.exec(created.stdout)![1]!;
+
+    const listed = await cli(["keys", "list", "cli-keys"]);
+    expect(listed.code).toBe(0);
+    expect(listed.stdout).toMatch(new RegExp(`${id}\\s+tgk_cli-keys_${id}\\s+read,write\\s+ci\\s+\\S+Z\\s+never\\s+active`));
+    expect(listed.stdout).not.toContain(key);
+
+    const listedJson = await cli(["keys", "list", "cli-keys", "--json"]);
+    const keys = JSON.parse(listedJson.stdout);
+    expect(keys).toEqual([expect.objectContaining({ id, prefix: `tgk_cli-keys_${id}`, scopes: ["read", "write"], name: "ci", expires_at: null, revoked: false })]);
+    expect(listedJson.stdout).not.toContain(key);
+  });
+
+  it("prints only the key's data as JSON with --json, the warning on stderr", async () => {
+    await cli(["accounts", "create", "cli-json-key"]);
+    const created = await cli(["keys", "create", "cli-json-key", "--scopes", "read", "--expires-at", "2099-01-01T00:00:00Z", "--json"]);
+    expect(created.code, created.stderr).toBe(0);
+    const data = JSON.parse(created.stdout);
+    expect(data).toMatchObject({ scopes: ["read"], name: null, expires_at: "2099-01-01T00:00:00Z" });
+    expect(data.key).toMatch(new RegExp(`^tgk_cli-json-key_${data.id}[0-9A-Za-z]{32}$`));
+    expect(created.stderr).toMatch(/^tollgate: warning: .*will not be shown again/);
+    expect((await account("cli-json-key")).keys).toEqual([expect.objectContaining({ id: data.id, expires_at: "2099-01-01T00:00:00Z" })]);
+  });
+
+  it("revokes a key and lists it as revoked", async () => {
+    await cli(["accounts", "create", "cli-revoke"]);
+    const { id } = JSON.parse((await cli(["keys", "create", "cli-revoke", "--scopes", "read", "--json"])).stdout);
+    const revoked = await cli(["keys", "revoke", "cli-revoke", id]);
+    expect(revoked.code, revoked.stderr).toBe(0);
+    expect(revoked.stdout).toContain(`Revoked key ${id} of account cli-revoke`);
+    expect((await account("cli-revoke")).keys).toEqual([expect.objectContaining({ id, revoked: true })]);
+    const listed = await cli(["keys", "list", "cli-revoke"]);
+    expect(listed.stdout).toMatch(new RegExp(`${id}.*revoked`));
+
+    const unknown = await cli(["keys", "revoke", "cli-revoke", "ZZZZZZZZZZ"]);
+    expect(expectOneLineFailure(unknown, 1)).toMatch(/^tollgate: NOT_FOUND \(HTTP 404\): .*does not exist/);
+  });
+
+  it("refuses keys create without scopes, and the gateway's own refusals of a bad expiry", async () => {
+    await cli(["accounts", "create", "cli-bad-key"]);
+    const noScopes = await cli(["keys", "create", "cli-bad-key"]);
+    expect(expectOneLineFailure(noScopes, 2)).toContain("'keys create' needs --scopes");
+    const past = await cli(["keys", "create", "cli-bad-key", "--scopes", "read", "--expires-at", "2001-01-01T00:00:00Z"]);
+    expect(expectOneLineFailure(past, 1)).toMatch(/^tollgate: VALIDATION_ERROR \(HTTP 400\): .*expires_at.*future/);
+    expect((await account("cli-bad-key")).keys).toEqual([]);
+  });
+});
+
+describe("tollgate's failures", () => {
+  it("says the admin token was refused (exit 1), naming the gateway and the request id", async () => {
+    const result = await cli(["accounts", "show", "cli-acme"], { TOLLGATE_ADMIN_TOKEN: "not-the-token" });
+    const line = expectOneLineFailure(result, 1);
+    expect(line).toContain(`the gateway at ${gateway.url} refused the admin token`);
+    expect(line).toMatch(/UNAUTHORIZED \(HTTP 401\): Invalid admin token \[request req_[0-9A-Za-z]+\]/);
+    expect(line).toContain("check --token or TOLLGATE_ADMIN_TOKEN");
+    expect(line).not.toContain("not-the-token");
+  });
+
+  it("refuses to run an admin command without any token (exit 2)", async () => {
+    const result = await runCli(["accounts", "show", "cli-acme", "--url", gateway.url]);
+    expect(expectOneLineFailure(result, 2)).toContain("no admin token: pass --token or set TOLLGATE_ADMIN_TOKEN");
+  });
+
+  it("says the gateway is unreachable (exit 3) when nothing listens, naming the URL", async () => {
+    const url = `http://127.0.0.1:${await freePort()}`;
+    const result = await cli(["accounts", "show", "cli-acme", "--url", url]);
+    expect(expectOneLineFailure(result, 3)).toBe(`tollgate: cannot reach the gateway at ${url}: connection refused`);
+  });
+
+  it("says the gateway is unreachable (exit 3) when it never answers, after --timeout", async () => {
+    const sockets: Socket[] = [];
+    const silent: Server = createServer((socket) => sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const url = `http://127.0.0.1:${(silent.address() as { port: number }).port}`;
+    try {
+      const result = await cli(["health", "--url", url, "--timeout", "300"]);
+      expect(expectOneLineFailure(result, 3)).toBe(`tollgate: cannot reach the gateway at ${url}: no answer within 300 ms (timeout)`);
+      expect(sockets.length).toBeGreaterThan(0);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
+    }
+  });
+
+  it("says when the server at the URL is not a Tollgate gateway (exit 1)", async () => {
+    const result = await cli(["health", "--url", origin.url]);
+    expect(expectOneLineFailure(result, 1)).toBe(`tollgate: the server at ${origin.url} answered HTTP 200 without a Tollgate envelope; is --url a Tollgate gateway?`);
+  });
+
+  it("prefers --url and --token to the environment", async () => {
+    const env = { TOLLGATE_URL: `http://127.0.0.1:${await freePort()}`, TOLLGATE_ADMIN_TOKEN: "wrong" };
+    const result = await runCli(["accounts", "show", "cli-acme", "--url", gateway.url, "--token", ADMIN_TOKEN, "--json"], env);
+    expect(result.code, result.stderr).toBe(0);
+    expect(JSON.parse(result.stdout).id).toBe("cli-acme");
+  });
+
+  it("refuses usage mistakes with exit 2 before sending anything", async () => {
+    const cases: [string[], string][] = [
+      [[], "missing command"],
+      [["frobnicate"], "unknown command 'frobnicate'"],
+      [["accounts"], "'accounts' needs a subcommand: create, show, set-plan"],
+      [["accounts", "show"], "'accounts show' needs <id>"],
+      [["accounts", "show", "a", "b"], "'accounts show' got an unexpected argument 'b'"],
+      [["accounts", "show", "a", "--plan", "pro"], "'accounts show' does not take --plan"],
+      [["accounts", "create", "a", "--credits", "lots"], "--credits must be a whole number"],
+      [["health", "--bogus"], "Unknown option '--bogus'"],
+      [["health", "--url", "ftp://example.com"], "must start with http:// or https://"],
+    ];
+    for (const [args, message] of cases) {
+      const result = await cli(args);
+      expect(expectOneLineFailure(result, 2), args.join(" ")).toContain(message);
+    }
+  });
+});
