@@ -7,7 +7,8 @@ const ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz
  */
 export function randomBase62(length: number): string {
   let out = "";
-  const bytes = new Uint8Array(length * 2);
+  // getRandomValues fills at most 65,536 bytes per call.
+  const bytes = new Uint8Array(Math.min(length * 2, 65_536));
   while (out.length < length) {
     crypto.getRandomValues(bytes);
     for (const byte of bytes) {

@@ -129,6 +129,8 @@ export class AccountDO extends DurableObject<Env> {
     if (this.account === null) return { ok: false, error: "not_found" };
     const balance = this.account.credits + input.amount;
     if (balance < 0) return { ok: false, error: "negative_balance", balance: this.account.credits };
+    // Past 2^53 the balance could no longer be counted exactly: refused, not a fault.
+    if (!Number.isSafeInteger(balance)) return { ok: false, error: "balance_overflow", balance: this.account.credits };
     const now = this.clock();
     this.atomically(() => this.moveCredits(input.amount, input.reason, null, now));
     return { ok: true, value: { balance } };

@@ -69,4 +69,4 @@ export interface NewKey {
   expiresAt: number | null;
 }
 
-export type AdminResult<T> = { ok: true; value: T } | { ok: false; error: "not_found" | "exists" | "negative_balance"; balance?: number };
+export type AdminResult<T> = { ok: true; value: T } | { ok: false; error: "not_found" | "exists" | "negative_balance" | "balance_overflow"; balance?: number };

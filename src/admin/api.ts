@@ -47,6 +47,7 @@ router
     return answer(ctx, result, 200, {
       not_found: `Account '${id}' does not exist`,
       negative_balance: `An adjustment of ${body.amount} would take the balance of ${result.ok ? 0 : result.balance} below 0`,
+      balance_overflow: `An adjustment of ${body.amount} would take the balance of ${result.ok ? 0 : result.balance} above ${Number.MAX_SAFE_INTEGER}`,
     });
   })
   .post("/accounts/:id/keys", async ({ ctx, params }) => {
@@ -119,6 +120,7 @@ const ERROR_CODES: Record<AdminError, ErrorSpec["code"]> = {
   not_found: "NOT_FOUND",
   exists: "CONFLICT",
   negative_balance: "CONFLICT",
+  balance_overflow: "CONFLICT",
 };
 
 function answer<T>(ctx: RequestContext, result: AdminResult<T>, status: number, messages: Partial<Record<AdminError, string>>): Response {

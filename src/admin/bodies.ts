@@ -57,12 +57,22 @@ export const createKeyBody = (now: number) =>
       v.pipe(
         v.string("must be an ISO 8601 date-time string"),
         v.isoTimestamp("must be an ISO 8601 date-time such as 2027-01-01T00:00:00Z"),
+        v.check(isCalendarDate, "must be a date that exists, such as 2027-01-01T00:00:00Z"),
         v.transform((text) => Date.parse(text)),
         v.check((ms) => Number.isFinite(ms), "must be an ISO 8601 date-time such as 2027-01-01T00:00:00Z"),
         v.check((ms) => ms > now, "must be in the future"),
       ),
     ),
   });
+
+/** Date.parse rolls 2027-02-30 over into March; a day the calendar does not have is refused. */
+function isCalendarDate(text: string): boolean {
+  const match = /^(\d{4})-(\d{2})-(\d{2})/.exec(text);
+  if (match === null) return false;
+  const [year, month, day] = [Number(match[1]), Number(match[2]), Number(match[3])];
+  const date = new Date(Date.UTC(year, month - 1, day));
+  return date.getUTCMonth() === month - 1 && date.getUTCDate() === day;
+}
 
 export type BodyResult<T> = { ok: true; value: T } | { ok: false; message: string };
 
