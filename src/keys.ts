@@ -11,7 +11,6 @@
 // forgeries at the edge. Randomness: 36 base62 characters ≈ 214 bits.
 import { encodeBase62, randomBase62 } from "./base62.ts";
 import { crc32 } from "./crc32.ts";
-import { sha256 } from "./secrets.ts";
 
 export const KEY_PREFIX = "tgk_";
 const KEY_ID_CHARS = 10;
@@ -57,8 +56,9 @@ export function keyPrefix(accountId: string, keyId: string): string {
   return `${KEY_PREFIX}${accountId}_${keyId}`;
 }
 
+/** SHA-256 of the whole key: what storage keeps instead of the key. */
 export function hashKey(key: string): Promise<ArrayBuffer> {
-  return sha256(key);
+  return crypto.subtle.digest("SHA-256", new TextEncoder().encode(key));
 }
 
 function checksumOf(body: string): string {

@@ -1,6 +1,7 @@
-// Hashing and constant-time comparison of secrets (API keys, the admin token).
+// Constant-time comparison of secrets (API key digests, the admin token). Workers only:
+// crypto.subtle.timingSafeEqual is workerd's.
 
-export async function sha256(text: string): Promise<ArrayBuffer> {
+async function sha256(text: string): Promise<ArrayBuffer> {
   return crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
 }
 

@@ -1,7 +1,7 @@
 // Starts the real gateway — `wrangler dev`, as an operator runs it — from a generated
 // wrangler.toml, on a free port of 127.0.0.1. For the end-to-end tests and scripts.
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -92,7 +92,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     dir,
     persistTo,
     output: () => output,
-    stop: () => stopProcess(child),
+    stop: async () => {
+      await stopProcess(child);
+      // Keep storage the caller asked to keep; the generated config and state go.
+      rmSync(options.persistTo === undefined ? dir : join(dir, "wrangler.toml"), { recursive: true, force: true });
+    },
   };
 }
 
