@@ -8,6 +8,7 @@ import { rateLimitHeaders } from "../rate-limit-headers.ts";
 import type { CompiledRoute } from "../routes.ts";
 import { ERROR_BODY_LIMIT_BYTES, callUpstream, readBodyPrefix, upstreamHeaders, upstreamUrlFor, type Identity } from "./forward.ts";
 import { normalizeUpstream, type UpstreamOutcome } from "./normalize.ts";
+import { watchBody } from "./watch-body.ts";
 
 /** What admission granted: who is calling, the limits' state, and the debit if any. */
 export interface Admitted {
@@ -37,7 +38,12 @@ export async function relay(ctx: RequestContext, route: CompiledRoute, admitted:
       // A redirect is passed on but is not a success: its debit is refunded.
       if (charged && response.status >= 300) balance = (await refund(ctx, admitted.identity.accountId)) ?? balance;
       if (balance !== null) gatewayHeaders.set("X-Credits-Remaining", String(balance));
-      return passThrough(response, gatewayHeaders, ctx.requestId);
+      let body = response.body;
+      if (charged && response.status < 300 && body !== null) {
+        const accountId = admitted.identity.accountId;
+        body = watchBody(body, response.headers.get("Content-Length"), () => refund(ctx, accountId), (p) => ctx.exec.waitUntil(p));
+      }
+      return passThrough(response, body, gatewayHeaders, ctx.requestId);
     }
   } else {
     ctx.log.origin_status = null;
@@ -59,8 +65,8 @@ export async function relay(ctx: RequestContext, route: CompiledRoute, admitted:
   return fail(ctx, { ...spec, headers: gatewayHeaders });
 }
 
-function passThrough(response: Response, gatewayHeaders: Headers, requestId: string): Response {
-  const out = new Response(response.body, response);
+function passThrough(response: Response, body: ReadableStream | null, gatewayHeaders: Headers, requestId: string): Response {
+  const out = new Response(body, response);
   for (const [name, value] of gatewayHeaders) out.headers.set(name, value);
   out.headers.set("X-Request-Id", requestId);
   return out;

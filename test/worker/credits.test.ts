@@ -106,6 +106,32 @@ describe("refunds: charged only for success", () => {
     expect((await getAccount(accountId)).credits).toBe(100);
   });
 
+  it("a 2xx whose body breaks mid-stream is refunded once the break is seen", async () => {
+    const { accountId, key } = await accountWithKey({ plan: "unlimited", credits: 100 });
+    const res = await call("/v1/generate/die-mid-stream", { key, method: "POST", body: "{}" });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("X-Credits-Remaining")).toBe("60"); // sent before the break
+    expect(res.headers.get("Content-Length")).toBe("1000000");
+    await expect(res.arrayBuffer()).rejects.toThrow();
+    // The refund runs in the background (waitUntil): poll, boundedly, for it to land.
+    let credits = -1;
+    for (let i = 0; i < 50 && credits !== 100; i++) {
+      credits = (await getAccount(accountId)).credits;
+      if (credits !== 100) await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(credits).toBe(100);
+  });
+
+  it("a complete 2 MB body through a charged route arrives whole, keeps its length, and stays charged", async () => {
+    const { accountId, key } = await accountWithKey({ plan: "unlimited", credits: 100 });
+    const res = await call("/v1/generate/big", { key, method: "POST", body: "{}" });
+    expect(res.headers.get("Content-Length")).toBe(String(2 * 1024 * 1024));
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    expect(bytes.byteLength).toBe(2 * 1024 * 1024);
+    expect(bytes.every((b) => b === 0x61)).toBe(true);
+    expect((await getAccount(accountId)).credits).toBe(60);
+  });
+
   it("settle() is idempotent per request id: a retried refund gives back nothing twice", async () => {
     const { accountId, key } = await accountWithKey({ plan: "unlimited", credits: 100 });
     const res = await call("/v1/generate/echo", { key, method: "POST", body: "{}" });
