@@ -32,8 +32,11 @@ export async function handleRequest(request: Request, env: Env, exec: ExecutionC
     } else {
       const ctx: RequestContext = { request, url, requestId, config: loaded.config, env, exec, log };
       origin = allowedOrigin(loaded.config.corsOrigins, request);
-      if (origin !== null && isPreflight(request)) response = preflightResponse(request, origin);
-      else if (url.pathname === "/_gateway" || url.pathname.startsWith("/_gateway/")) response = await handleAdmin(ctx);
+      if (origin !== null && isPreflight(request)) {
+        // Complete as built: applyCors() below would strip its Allow-Methods/-Headers/Max-Age.
+        response = preflightResponse(request, origin);
+        origin = null;
+      } else if (url.pathname === "/_gateway" || url.pathname.startsWith("/_gateway/")) response = await handleAdmin(ctx);
       else response = await proxy(ctx);
     }
   } catch (error) {
