@@ -94,7 +94,8 @@ function originEnvelope(json: unknown): { code: ErrorCode; message: unknown; ret
   const code = json.error.code;
   if (!isErrorCode(code) || !PASSTHROUGH_CODES.has(code)) return null;
   const metaRetry = isRecord(json.meta) ? json.meta.retry_after : undefined;
-  const retryAfter = typeof metaRetry === "number" && Number.isFinite(metaRetry) && metaRetry >= 1 ? Math.ceil(metaRetry) : undefined;
+  // Whole seconds a header can carry: 1e300 would become "Retry-After: 1e+300".
+  const retryAfter = typeof metaRetry === "number" && metaRetry >= 1 && metaRetry <= Number.MAX_SAFE_INTEGER ? Math.ceil(metaRetry) : undefined;
   return { code, message: json.error.message, retryAfter };
 }
 
@@ -122,14 +123,29 @@ export function extractMessage(json: unknown): string | null {
 const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
 // An origin's error text must not smuggle a page or a stack trace to the client. Angle
 // brackets alone are fine ("expected <string>"); a document or a script is not.
-const LOOKS_LIKE_HTML = /<\s*(!doctype|html|head|body|script|style|iframe)\b/i;
-const LOOKS_LIKE_STACK = /\bat\s+\S+\s+\(?[^()\s]+:\d+:\d+\)?|Traceback \(most recent call last\)/;
+const LOOKS_LIKE_HTML = /<\s*(!doctype|html|head|body|title|script|style|iframe)\b/i;
+// The frames of the stack traces servers commonly leak. Each alternative starts at a fixed
+// token and scans linearly, so a 64 KiB body cannot make it backtrack for long.
+const LOOKS_LIKE_STACK = new RegExp(
+  [
+    String.raw`\bat\s+\S+\s+\(?[^()\s]+:\d+:\d+\)?`, // V8, named frame: at fn (/app/x.js:1:2)
+    String.raw`\bat\s+(?:async\s+)?\(?(?!\d+:)[^()\s]+:\d+:\d+`, // V8, anonymous frame (not "at 10:30:00")
+    String.raw`Traceback \(most recent call last\)|File "[^"]+", line \d+`, // Python
+    String.raw`\bat\s+[\w$.<>/]+\((?:[\w$.-]+\.(?:java|kt|scala|groovy):\d+|Native Method|Unknown Source)\)`, // JVM
+    String.raw`goroutine \d+ \[`, // Go
+    String.raw`\.rb:\d+:in\s`, // Ruby
+    String.raw`#\d+\s+\S+\.php\(\d+\)`, // PHP
+    String.raw`\)\s+in\s+\S+:line\s+\d+`, // .NET
+  ].join("|"),
+);
 
 /** A safe, single-line message of at most 500 characters, or null when there is none. */
 export function cleanMessage(value: unknown): string | null {
   if (typeof value !== "string") return null;
   const text = value.replace(CONTROL_CHARS, "");
-  if (text.trim() === "" || LOOKS_LIKE_HTML.test(text) || LOOKS_LIKE_STACK.test(text)) return null;
+  // Detection sees line breaks and tabs as spaces: "\n\tat x(X.java:1)" must not become "xat".
+  const spaced = value.replace(CONTROL_CHARS, " ");
+  if (text.trim() === "" || LOOKS_LIKE_HTML.test(spaced) || LOOKS_LIKE_STACK.test(spaced)) return null;
   const chars = Array.from(text); // by code point, so a cut never splits a surrogate pair
   return chars.length <= MAX_MESSAGE_CHARS ? text : chars.slice(0, MAX_MESSAGE_CHARS).join("");
 }

@@ -2,12 +2,12 @@
 // 2xx and 3xx stream through with the gateway's headers; everything else becomes the
 // envelope, after the debit was refunded so X-Credits-Remaining tells the truth.
 import type { WindowState } from "../account/limiter.ts";
-import { accountStub, isRetryable } from "../account/stub.ts";
 import { fail, type RequestContext } from "../context.ts";
 import { rateLimitHeaders } from "../rate-limit-headers.ts";
 import type { CompiledRoute } from "../routes.ts";
 import { ERROR_BODY_LIMIT_BYTES, callUpstream, readBodyPrefix, upstreamHeaders, upstreamUrlFor, type Identity } from "./forward.ts";
 import { normalizeUpstream, type UpstreamOutcome } from "./normalize.ts";
+import { refund } from "./refund.ts";
 import { watchBody } from "./watch-body.ts";
 
 /** What admission granted: who is calling, the limits' state, and the debit if any. */
@@ -23,6 +23,17 @@ export interface Admitted {
 const ERROR_BODY_TIMEOUT_MS = 5_000;
 
 export async function relay(ctx: RequestContext, route: CompiledRoute, admitted: Admitted | null): Promise<Response> {
+  try {
+    return await forwardAndAnswer(ctx, route, admitted);
+  } catch (fault) {
+    // A fault of the gateway's own after the debit: the client gets a 500, so the credits
+    // come back (settle is idempotent, so a refund already made is not repeated).
+    if (admitted !== null && admitted.cost > 0) await refund(ctx, admitted.identity.accountId);
+    throw fault;
+  }
+}
+
+async function forwardAndAnswer(ctx: RequestContext, route: CompiledRoute, admitted: Admitted | null): Promise<Response> {
   const { request, url, config } = ctx;
   const headers = upstreamHeaders(request.headers, url, ctx.requestId, admitted?.identity ?? null, config.upstreamToken);
   const result = await callUpstream(request, upstreamUrlFor(config.upstreamUrl, url), headers, route.timeoutMs);
@@ -70,42 +81,4 @@ function passThrough(response: Response, body: ReadableStream | null, gatewayHea
   for (const [name, value] of gatewayHeaders) out.headers.set(name, value);
   out.headers.set("X-Request-Id", requestId);
   return out;
-}
-
-/**
- * Gives back this request's debit; the balance after, or null if the account's object
- * could not be reached. settle() is idempotent per request id, so a retry is always safe;
- * one that still fails is retried in the background, never dropped.
- */
-async function refund(ctx: RequestContext, accountId: string): Promise<number | null> {
-  const attempt = () => accountStub(ctx.env, accountId).settle(ctx.requestId);
-  try {
-    return await attempt();
-  } catch (first) {
-    if (isRetryable(first)) {
-      try {
-        return await attempt();
-      } catch {
-        // fall through to the background retries
-      }
-    }
-    ctx.log.error = `refund pending: ${first instanceof Error ? first.message : String(first)}`;
-    ctx.exec.waitUntil(retryInBackground(attempt, ctx.requestId));
-    return null;
-  }
-}
-
-const BACKGROUND_REFUND_DELAYS_MS = [1_000, 5_000, 30_000];
-
-async function retryInBackground(attempt: () => Promise<number | null>, requestId: string): Promise<void> {
-  for (const delay of BACKGROUND_REFUND_DELAYS_MS) {
-    await new Promise((resolve) => setTimeout(resolve, delay));
-    try {
-      await attempt();
-      return;
-    } catch {
-      // next delay
-    }
-  }
-  console.error(JSON.stringify({ request_id: requestId, error: "refund failed after retries; the ledger holds the debit" }));
 }
