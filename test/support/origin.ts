@@ -6,6 +6,7 @@
 // Paths (any prefix before them is ignored, so /v1/x/echo is /echo):
 //   /echo                 200, JSON of the request received (also the default)
 //   /status/:code         that status; ?body=<json or text>&type=<content-type>&retry_after=<v>
+//                         &header=<Name:value> (repeatable, added to the answer)
 //   /html502              nginx's HTML 502 page          /hang        never answers
 //   /reset                destroys the socket            /bad-json-500  500 with invalid JSON
 //   /envelope/:code/:st   status st with the envelope    /problem     RFC 9457 problem+json 422
@@ -13,8 +14,11 @@
 //   /redirect             302 to /echo                   /slow?ms=N   200 after N ms
 //   /die-mid-stream       200 headers, some bytes, then a reset
 //   /flaky/:id?plan=500,429,200  answers the next status of the plan for that id (then 200)
+//   /pattern?bytes=N      200, N bytes of patternBytes() (default 2 MB), streamed in 64 KiB chunks
+//   /garbage              answers bytes that are not HTTP, then closes the socket
 //   /__origin/requests    GET: what was received; DELETE: forget it
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createHash } from "node:crypto";
 import type { AddressInfo } from "node:net";
 
 export interface ReceivedRequest {
@@ -23,6 +27,20 @@ export interface ReceivedRequest {
   headers: Record<string, string | string[] | undefined>;
   bodyBytes: number;
   body: string;
+  /** SHA-256 (hex) of the whole body, so large bodies can be compared byte for byte. */
+  sha256: string;
+}
+
+export interface OriginOptions {
+  /** Node's limit on a request's head (default 16 KiB); raise it to receive huge headers. */
+  maxHeaderSize?: number;
+}
+
+/** N bytes that are not all alike, so a reordered, dropped or repeated chunk shows. */
+export function patternBytes(length: number): Buffer {
+  const bytes = Buffer.alloc(length);
+  for (let i = 0; i < length; i++) bytes[i] = (i * 31 + (i >>> 8) * 7 + (i >>> 16)) & 0xff;
+  return bytes;
 }
 
 const NGINX_502 = `<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx/1.25.3</center>\r\n</body>\r\n</html>\r\n`;
@@ -34,10 +52,11 @@ export interface Origin {
   close(): Promise<void>;
 }
 
-export async function startOrigin(port = 0): Promise<Origin> {
+export async function startOrigin(port = 0, options: OriginOptions = {}): Promise<Origin> {
   const received: ReceivedRequest[] = [];
   const flaky = new Map<string, number>();
-  const server: Server = createServer((req, res) => {
+  const serverOptions = options.maxHeaderSize === undefined ? {} : { maxHeaderSize: options.maxHeaderSize };
+  const server: Server = createServer(serverOptions, (req, res) => {
     handle(req, res, received, flaky).catch(() => res.destroy());
   });
   server.keepAliveTimeout = 5_000;
@@ -73,6 +92,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, received: Recei
     headers: req.headers,
     bodyBytes: body.byteLength,
     body: body.byteLength <= 64 * 1024 ? body.toString("utf8") : "",
+    sha256: createHash("sha256").update(body).digest("hex"),
   };
   received.push(record);
 
@@ -84,6 +104,10 @@ async function handle(req: IncomingMessage, res: ServerResponse, received: Recei
     const headers: Record<string, string> = { "Content-Type": url.searchParams.get("type") ?? "application/json" };
     const retryAfter = url.searchParams.get("retry_after");
     if (retryAfter !== null) headers["Retry-After"] = retryAfter;
+    for (const header of url.searchParams.getAll("header")) {
+      const colon = header.indexOf(":");
+      if (colon > 0) headers[header.slice(0, colon)] = header.slice(colon + 1);
+    }
     res.writeHead(status, headers);
     return void res.end(url.searchParams.get("body") ?? "");
   }
@@ -139,6 +163,18 @@ async function handle(req: IncomingMessage, res: ServerResponse, received: Recei
     res.writeHead(200, { "Content-Type": "application/octet-stream", "Content-Length": "1000000" });
     res.write(Buffer.alloc(10_000, 0x62));
     setTimeout(() => req.socket.destroy(), 50);
+    return;
+  }
+  if (tail("pattern")) {
+    const bytes = patternBytes(Number(url.searchParams.get("bytes") ?? 2 * 1024 * 1024));
+    res.writeHead(200, { "Content-Type": "application/octet-stream" });
+    for (let offset = 0; offset < bytes.byteLength; offset += 64 * 1024) {
+      if (!res.write(bytes.subarray(offset, offset + 64 * 1024))) await new Promise((resolve) => res.once("drain", resolve));
+    }
+    return void res.end();
+  }
+  if (tail("garbage")) {
+    req.socket.end("SMTP READY\r\n\r\nthis is not HTTP\r\n");
     return;
   }
   if ((m = tail("flaky"))) {
