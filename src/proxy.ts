@@ -12,9 +12,15 @@ import { relay } from "./upstream/relay.ts";
 /** Paths are echoed in messages, but never at length. */
 const MAX_ECHOED_PATH_CHARS = 120;
 
+/**
+ * TRACE echoes a request back (RFC 9110 §9.3.8): forwarded, it would hand the client the
+ * gateway's own headers, Authorization: Bearer <UPSTREAM_TOKEN> among them. No route serves it.
+ */
+const NEVER_FORWARDED = new Set(["TRACE", "TRACK"]);
+
 export async function proxy(ctx: RequestContext): Promise<Response> {
   const { request, url, config } = ctx;
-  const match = matchRoute(config.routes, request.method, url.pathname);
+  const match = NEVER_FORWARDED.has(request.method) ? null : matchRoute(config.routes, request.method, url.pathname);
   if (match === null) {
     return fail(ctx, { code: "NOT_FOUND", message: `No route matches ${request.method} ${shorten(url.pathname)}` });
   }
