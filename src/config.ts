@@ -40,7 +40,7 @@ const positiveInteger = (what: string) =>
   );
 
 const limit = v.optional(
-  v.pipe(v.number("must be a positive integer"), v.integer("must be a positive integer"), v.minValue(1, "must be a positive integer")),
+  v.pipe(v.number("must be a positive integer"), v.safeInteger("must be a positive integer"), v.minValue(1, "must be a positive integer")),
 );
 
 const PlanSchema = v.strictObject({ per_minute: limit, per_day: limit }, "must be a table with per_minute and/or per_day");
@@ -55,9 +55,10 @@ const RouteSchema = v.pipe(
         v.string("is required and must be a string"),
         v.startsWith("/", "must start with /"),
         v.check((p) => !/^\/_gateway(\/|$)/.test(p), "must not be under /_gateway/, which belongs to the gateway"),
+        v.check(compilesAsPattern, "is not a route pattern itty-router can compile (such as /v1/posts/:id or /v1/*, each :name once)"),
       ),
       scope: v.optional(v.pipe(v.string("must be a string"), v.nonEmpty("must not be empty"))),
-      credits: v.optional(v.pipe(v.number("must be a non-negative integer"), v.integer("must be a non-negative integer"), v.minValue(0, "must be a non-negative integer"))),
+      credits: v.optional(v.pipe(v.number("must be a non-negative integer"), v.safeInteger("must be a non-negative integer"), v.minValue(0, "must be a non-negative integer"))),
       timeout_ms: v.optional(v.pipe(positiveInteger("a positive integer of milliseconds"), v.maxValue(MAX_UPSTREAM_TIMEOUT_MS, `must be at most ${MAX_UPSTREAM_TIMEOUT_MS}`))),
       public: v.optional(v.boolean("must be true or false")),
     },
@@ -66,6 +67,16 @@ const RouteSchema = v.pipe(
   v.check((r) => !(r.public === true && r.scope !== undefined), "a public route cannot set scope"),
   v.check((r) => !(r.public === true && r.credits !== undefined && r.credits !== 0), "a public route cannot set credits"),
 );
+
+/** itty-router turns a path into a RegExp, and some paths ("/(", "/:id/:id") into an invalid one. */
+function compilesAsPattern(path: string): boolean {
+  try {
+    compileRoutes([{ path }], DEFAULT_UPSTREAM_TIMEOUT_MS);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /**
  * A var that is a table or array may also arrive as a JSON string (from .dev.vars). Parsed
@@ -175,5 +186,6 @@ export function loadConfig(env: object): ConfigResult {
 
 /** The plan an account names, or `default` when that plan was removed from PLANS. */
 export function planLimits(config: Config, plan: string): PlanLimits {
-  return config.plans[plan] ?? config.plans.default ?? NO_LIMITS;
+  // Own plans only: a name such as "toString" must not find an Object.prototype member.
+  return (Object.hasOwn(config.plans, plan) ? config.plans[plan] : config.plans.default) ?? NO_LIMITS;
 }

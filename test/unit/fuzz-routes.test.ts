@@ -1,0 +1,102 @@
+// Fuzzing route matching (SPEC sections 3 and 8): matchRoute sees every path a client can
+// send — %-encoded, unicode, dot segments, empty segments, control characters — and must
+// never throw, must pick the first route that matches, and must give it the right scope.
+// An independent matcher, written from itty-router's documented patterns, is the oracle.
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { compileRoutes, defaultScope, matchRoute } from "../../src/routes.ts";
+
+const routes = compileRoutes(
+  [
+    { method: "GET", path: "/v1/posts/:id", scope: "posts:read" },
+    { method: "POST", path: "/v2/files/:name+" },
+    { path: "/img/:name.:ext" },
+    { path: "/exact" },
+    { path: "/v1/*", credits: 2 },
+  ],
+  30_000,
+);
+
+/** Which route (index) should answer, decided without itty-router's regexes. */
+function oracle(method: string, path: string): number | null {
+  const segments = path.split("/"); // "" first, for the leading slash
+  const rest = (n: number) => segments.slice(n);
+  const onlySlashesAfter = (n: number) => rest(n).every((s) => s === "");
+  if ((method === "GET" || method === "HEAD") && segments[1] === "v1" && segments[2] === "posts" && (segments[3] ?? "") !== "" && onlySlashesAfter(4)) return 0;
+  if (method === "POST" && path.startsWith("/v2/files/") && path.length > "/v2/files/".length) return 1;
+  if (segments[1] === "img" && onlySlashesAfter(3) && /^[^/]+\.[^./]+$/.test(segments[2] ?? "")) return 2;
+  if (segments[1] === "exact" && onlySlashesAfter(2)) return 3;
+  if (path === "/v1" || path.startsWith("/v1/")) return 4;
+  return null;
+}
+
+const segment = fc.oneof(
+  fc.constantFrom("v1", "v2", "posts", "files", "img", "exact", "a.png", ".", "..", "", "%2F", "%2f", "%00", "%E2%82%AC", "%", "%zz", "€", "😀", "a b", "x?y", "#"),
+  fc.string({ maxLength: 6 }),
+  fc.string({ unit: "binary", maxLength: 4 }),
+  fc.stringMatching(/^(%[0-9A-Fa-f]{2}){1,4}$/),
+);
+const rawPath = fc.oneof(
+  fc.array(segment, { maxLength: 6 }).map((parts) => `/${parts.join("/")}`),
+  fc.webPath(),
+  fc.string({ unit: "binary", maxLength: 40 }),
+);
+const method = fc.constantFrom("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "get", "PROPFIND");
+
+describe("matchRoute under fuzzing", () => {
+  it("never throws on any string, and answers null or a route of the table", () => {
+    fc.assert(
+      fc.property(method, rawPath, (m, path) => {
+        const match = matchRoute(routes, m, path);
+        if (match !== null) {
+          expect(routes).toContain(match.route);
+          expect(match.scope).toBe(match.route.scope ?? defaultScope(m));
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it("picks the first matching route for every path a URL can carry", () => {
+    fc.assert(
+      fc.property(method, rawPath, (m, raw) => {
+        let pathname: string;
+        try {
+          pathname = new URL(raw.startsWith("/") ? raw : `/${raw}`, "https://gateway.example").pathname;
+        } catch {
+          return; // not a path any request could have
+        }
+        const match = matchRoute(routes, m, pathname);
+        const expected = oracle(m, pathname);
+        expect(match === null ? null : routes.indexOf(match.route), `${m} ${pathname}`).toBe(expected);
+        if (match !== null && expected !== 0) expect(match.scope).toBe(defaultScope(m));
+        if (expected === 0) expect(match?.scope).toBe("posts:read");
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it("agrees with the oracle on hand-picked edges (so the oracle itself is exercised)", () => {
+    const cases: [string, string, number | null][] = [
+      ["GET", "/v1/posts/1", 0],
+      ["HEAD", "/v1/posts/%E2%82%AC//", 0],
+      ["GET", "/v1/posts/", 4],
+      ["POST", "/v1/posts/1", 4],
+      ["POST", "/v2/files/a/b/c", 1],
+      ["POST", "/v2/files//", 1],
+      ["POST", "/v2/files/", null],
+      ["GET", "/img/cat.png", 2],
+      ["GET", "/img/cat", null],
+      ["GET", "/exact///", 3],
+      ["GET", "/exactly", null],
+      ["DELETE", "/v1", 4],
+      ["GET", "/v1x", null],
+      ["GET", "/%76%31/x", null], // %-encoded "v1" is not /v1: the URL parser keeps it encoded
+    ];
+    for (const [m, path, expected] of cases) {
+      expect(oracle(m, path), `oracle ${m} ${path}`).toBe(expected);
+      const match = matchRoute(routes, m, path);
+      expect(match === null ? null : routes.indexOf(match.route), `${m} ${path}`).toBe(expected);
+    }
+  });
+});
