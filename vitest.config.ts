@@ -31,6 +31,9 @@ export default defineConfig({
           name: "worker",
           include: ["test/worker/**/*.test.ts"],
           globalSetup: ["test/worker/global-setup.ts"],
+          // The gateway's one JSON line per request would bury the report; tests read
+          // responses, not logs (the e2e tests read wrangler's own output instead).
+          onConsoleLog: (log) => !log.startsWith('{"request_id"'),
         },
       },
       {
