@@ -6,6 +6,9 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     reporters: ["default", ["json", { outputFile: "test-results.json" }]],
+    // The gateway's one JSON line per request (inside workerd) would bury the report; tests
+    // read responses, not logs (the e2e tests read wrangler's own output instead).
+    onConsoleLog: (log) => !log.startsWith('{"request_id"'),
     projects: [
       {
         test: {
@@ -31,9 +34,6 @@ export default defineConfig({
           name: "worker",
           include: ["test/worker/**/*.test.ts"],
           globalSetup: ["test/worker/global-setup.ts"],
-          // The gateway's one JSON line per request would bury the report; tests read
-          // responses, not logs (the e2e tests read wrangler's own output instead).
-          onConsoleLog: (log) => !log.startsWith('{"request_id"'),
         },
       },
       {
