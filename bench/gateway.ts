@@ -1,0 +1,42 @@
+// The gateway as the benchmarks run it: the dry-run bundle in Miniflare, with one
+// configuration that has a route of every kind the benchmarks and the soak exercise.
+import { ADMIN_TOKEN } from "../test/support/gateway.ts";
+import type { Bundle } from "./bundle.ts";
+import { startWorker, type RunningWorker } from "./workers.ts";
+
+export const PLANS = {
+  default: { per_minute: 60, per_day: 1_000 },
+  // Limited, so every admission does the full work, but far above what any run can reach.
+  bench: { per_minute: 100_000_000, per_day: 1_000_000_000 },
+  // For the exactness check: simultaneous requests race for these 50 slots.
+  exact: { per_minute: 50, per_day: 1_000_000 },
+};
+
+/** Cost of the /v1/pricey/* route; the exactness check races requests for a balance. */
+export const PRICEY_COST = 7;
+/** How long the soak's /v1/timeout/* requests may wait for the hanging origin. */
+export const SHORT_TIMEOUT_MS = 300;
+
+export const ROUTES = [
+  { path: "/v1/public/*", public: true },
+  { path: "/v1/credit/*", credits: 1 },
+  { path: "/v1/pricey/*", credits: PRICEY_COST },
+  { path: "/v1/timeout/*", timeout_ms: SHORT_TIMEOUT_MS },
+  { path: "/v1/*" },
+];
+
+/** The pass-through baseline: nothing but fetch(origin). */
+export function startPassThrough(originUrl: string): Promise<RunningWorker> {
+  return startWorker({
+    scriptPath: new URL("./passthrough-worker.js", import.meta.url).pathname,
+    bindings: { UPSTREAM_URL: originUrl },
+  });
+}
+
+export function startBenchGateway(bundle: Bundle, originUrl: string): Promise<RunningWorker> {
+  return startWorker({
+    scriptPath: bundle.scriptPath,
+    bindings: { UPSTREAM_URL: originUrl, PLANS, ROUTES, ADMIN_TOKEN },
+    durableObjects: { ACCOUNTS: "AccountDO" },
+  });
+}

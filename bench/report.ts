@@ -1,0 +1,128 @@
+// Turns the measurements into the printed tables, the goal verdicts and the JSON file.
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
+import type { OpCost } from "./cpu.ts";
+import type { Check } from "./exactness.ts";
+import type { Measurement, TargetFigures } from "./measure.ts";
+
+/** Issue 6's goals for the authenticated route, against the pass-through Worker. */
+export const GOALS = { minThroughputRatio: 0.6, maxAddedP50Ms: 1, maxAddedP99Ms: 5 };
+
+/** Above this share of CPU taken by other processes, figures under load are not representative. */
+const BUSY_MACHINE_SHARE = 0.15;
+
+export interface Comparison {
+  name: string;
+  throughputRatio: number;
+  addedP50Ms: number;
+  addedP99Ms: number;
+}
+
+export interface GoalVerdict {
+  load: string;
+  throughputRatio: { value: number; goal: number; met: boolean };
+  addedP50Ms: { value: number; goal: number; met: boolean };
+  addedP99Ms: { value: number; goal: number; met: boolean };
+}
+
+export function compare(measurement: Measurement, baselineName: string): Comparison[] {
+  const baseline = find(measurement, baselineName);
+  return measurement.targets.map((t) => ({
+    name: t.name,
+    throughputRatio: t.throughput / baseline.throughput,
+    addedP50Ms: t.p50Ms - baseline.p50Ms,
+    addedP99Ms: t.p99Ms - baseline.p99Ms,
+  }));
+}
+
+export function verdict(load: string, comparisons: readonly Comparison[], targetName: string): GoalVerdict {
+  const c = comparisons.find((x) => x.name === targetName);
+  if (c === undefined) throw new Error(`no figures for ${targetName}`);
+  return {
+    load,
+    throughputRatio: { value: c.throughputRatio, goal: GOALS.minThroughputRatio, met: c.throughputRatio >= GOALS.minThroughputRatio },
+    addedP50Ms: { value: c.addedP50Ms, goal: GOALS.maxAddedP50Ms, met: c.addedP50Ms <= GOALS.maxAddedP50Ms },
+    addedP99Ms: { value: c.addedP99Ms, goal: GOALS.maxAddedP99Ms, met: c.addedP99Ms <= GOALS.maxAddedP99Ms },
+  };
+}
+
+export function loadTable(title: string, measurement: Measurement, comparisons: readonly Comparison[]): string {
+  const rows = measurement.targets.map((t, i) => {
+    const c = comparisons[i]!;
+    return [
+      t.name,
+      t.throughput.toFixed(0),
+      t.p50Ms.toFixed(2),
+      t.p99Ms.toFixed(2),
+      `${c.throughputRatio.toFixed(2)}×`,
+      signed(c.addedP50Ms),
+      signed(c.addedP99Ms),
+      Number.isFinite(t.serverCpuUsPerRequest) ? t.serverCpuUsPerRequest.toFixed(0) : "-",
+      nonSuccess(t),
+    ];
+  });
+  const { connections, seconds, rounds } = measurement.plan;
+  return [
+    `${title} — ${connections} connection${connections === 1 ? "" : "s"}, ${rounds} rounds × ${seconds} s each, medians over rounds`,
+    table(["target", "req/s", "p50 ms", "p99 ms", "vs pass-through", "+p50 ms", "+p99 ms", "server CPU µs/req", "non-2xx / errors"], rows),
+    `other processes used ${(measurement.otherProcessesCpuShare * 100).toFixed(0)}% of the machine's CPU meanwhile` +
+      (measurement.otherProcessesCpuShare > BUSY_MACHINE_SHARE ? " — the machine was busy: these figures understate what it can do" : ""),
+  ].join("\n");
+}
+
+export function goalLines(verdicts: readonly GoalVerdict[], targetName: string): string {
+  const lines = [`Goals for "${targetName}" against the pass-through Worker:`];
+  for (const v of verdicts) {
+    lines.push(
+      `  ${v.load}: throughput ${v.throughputRatio.value.toFixed(2)}× (goal ≥ ${v.throughputRatio.goal}) ${mark(v.throughputRatio.met)}; ` +
+        `+p50 ${v.addedP50Ms.value.toFixed(2)} ms (goal ≤ ${v.addedP50Ms.goal}) ${mark(v.addedP50Ms.met)}; ` +
+        `+p99 ${v.addedP99Ms.value.toFixed(2)} ms (goal ≤ ${v.addedP99Ms.goal}) ${mark(v.addedP99Ms.met)}`,
+    );
+  }
+  return lines.join("\n");
+}
+
+export function checkLines(checks: readonly Check[]): string {
+  return ["Exactness under concurrency:", ...checks.map((c) => `  ${c.pass ? "PASS" : "FAIL"} ${c.name}\n       ${c.detail}`)].join("\n");
+}
+
+export function cpuTable(costs: readonly OpCost[]): string {
+  const rows = costs.map((c) => [c.name, c.when, c.nsPerOp < 10_000 ? c.nsPerOp.toFixed(0) : `${(c.nsPerOp / 1000).toFixed(1)} µs`]);
+  return ["Pure parts of the request path on Node (ns per call):", table(["operation", "when", "ns/op"], rows)].join("\n");
+}
+
+export function writeJson(path: string, data: unknown): void {
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, `${JSON.stringify(data, null, 2)}\n`);
+}
+
+export function kib(bytes: number): string {
+  return `${(bytes / 1024).toFixed(1)} KiB`;
+}
+
+function find(measurement: Measurement, name: string): TargetFigures {
+  const found = measurement.targets.find((t) => t.name === name);
+  if (found === undefined) throw new Error(`no figures for ${name}`);
+  return found;
+}
+
+function nonSuccess(t: TargetFigures): string {
+  const parts = Object.entries(t.non2xx).map(([status, n]) => `${n}×${status}`);
+  if (t.errors > 0) parts.push(`${t.errors} errors`);
+  return parts.length === 0 ? "0" : parts.join(" ");
+}
+
+function signed(ms: number): string {
+  return `${ms >= 0 ? "+" : ""}${ms.toFixed(2)}`;
+}
+
+function mark(met: boolean): string {
+  return met ? "met" : "MISSED";
+}
+
+function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: readonly string[]) =>
+    cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join("  ");
+  return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
+}

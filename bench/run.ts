@@ -1,0 +1,102 @@
+// `npm run bench`: the bare origin, a pass-through Worker and the gateway's routes, measured
+// in one run on 127.0.0.1; then exactness under concurrency, CPU cost and bundle size.
+// Prints the tables and writes every figure to bench/results/latest.json.
+//
+//   node bench/run.ts [--rounds 3] [--seconds 4] [--connections 10] [--clients 200]
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { ROOT, accountWithKey } from "../test/support/gateway.ts";
+import { bundleGateway } from "./bundle.ts";
+import { measurePipelineCpu } from "./cpu.ts";
+import { checkExactness } from "./exactness.ts";
+import { startBenchGateway, startPassThrough } from "./gateway.ts";
+import { machineInfo } from "./machine.ts";
+import { measureInRounds, type Target } from "./measure.ts";
+import { startOriginProcess } from "./origin.ts";
+import { checkLines, compare, cpuTable, goalLines, kib, loadTable, verdict, writeJson } from "./report.ts";
+
+const { values: args } = parseArgs({
+  options: {
+    rounds: { type: "string", default: "3" },
+    seconds: { type: "string", default: "4" },
+    connections: { type: "string", default: "10" },
+    clients: { type: "string", default: "200" },
+  },
+});
+const ROUNDS = Number(args.rounds);
+const SECONDS = Number(args.seconds);
+const CONNECTIONS = Number(args.connections);
+const CLIENTS = Number(args.clients);
+
+const PASS_THROUGH = "pass-through Worker";
+const AUTHENTICATED = "gateway: key + limits";
+/** The same small origin answer for every target. */
+const ORIGIN_ANSWER = `status/200?body=${encodeURIComponent('{"ok":true}')}`;
+
+const machine = machineInfo();
+console.log(
+  `Tollgate benchmark — ${machine.cpus} CPUs (${machine.model}), Node ${machine.node}, workerd ${machine.workerd} (Miniflare ${machine.miniflare}), load average ${machine.loadAverage1m.toFixed(2)}`,
+);
+const started = Date.now();
+
+const bundle = await bundleGateway();
+const origin = await startOriginProcess();
+const passThrough = await startPassThrough(origin.url);
+const gateway = await startBenchGateway(bundle, origin.url);
+try {
+  const key = await accountWithKey(gateway, { id: "load", plan: "bench", credits: 1_000_000_000_000 });
+  const auth = { Authorization: `Bearer ${key}` };
+  const targets: Target[] = [
+    { name: "origin (bare Node)", url: `${origin.url}/v1/orders/${ORIGIN_ANSWER}`, serverPid: origin.pid },
+    { name: PASS_THROUGH, url: `${passThrough.url}/v1/orders/${ORIGIN_ANSWER}`, serverPid: passThrough.workerdPid },
+    { name: "gateway: public route", url: `${gateway.url}/v1/public/${ORIGIN_ANSWER}`, serverPid: gateway.workerdPid },
+    { name: AUTHENTICATED, url: `${gateway.url}/v1/orders/${ORIGIN_ANSWER}`, headers: auth, serverPid: gateway.workerdPid },
+    { name: "gateway: key + limits + credit", url: `${gateway.url}/v1/credit/${ORIGIN_ANSWER}`, headers: auth, serverPid: gateway.workerdPid },
+  ];
+  const ownPids = () => [origin.pid, passThrough.workerdPid, gateway.workerdPid];
+  const afterRun = () => origin.forget();
+
+  const saturated = await measureInRounds(targets, { connections: CONNECTIONS, seconds: SECONDS, rounds: ROUNDS, warmupSeconds: 1, afterRun }, ownPids, machine.cpus);
+  const unloaded = await measureInRounds(targets, { connections: 1, seconds: 2, rounds: 2, warmupSeconds: 0.5, afterRun }, ownPids, machine.cpus);
+  const saturatedComparison = compare(saturated, PASS_THROUGH);
+  const unloadedComparison = compare(unloaded, PASS_THROUGH);
+  const verdicts = [
+    verdict(`under load (${CONNECTIONS} connections)`, saturatedComparison, AUTHENTICATED),
+    verdict("one client at a time (1 connection)", unloadedComparison, AUTHENTICATED),
+  ];
+
+  const checks = await checkExactness(gateway.url, origin, CLIENTS);
+  const cpu = await measurePipelineCpu();
+
+  console.log();
+  console.log(loadTable("Throughput and latency under load", saturated, saturatedComparison));
+  console.log();
+  console.log(loadTable("Latency, one client at a time", unloaded, unloadedComparison));
+  console.log();
+  console.log(goalLines(verdicts, AUTHENTICATED));
+  console.log();
+  console.log(checkLines(checks));
+  console.log();
+  console.log(cpuTable(cpu));
+  console.log();
+  console.log(`Deployable bundle (wrangler deploy --dry-run): ${kib(bundle.rawBytes)} raw, ${kib(bundle.gzipBytes)} gzip`);
+
+  const resultsPath = join(ROOT, "bench/results/latest.json");
+  writeJson(resultsPath, {
+    at: new Date(started).toISOString(),
+    durationSeconds: (Date.now() - started) / 1000,
+    machine,
+    saturated: { ...saturated, comparison: saturatedComparison },
+    unloaded: { ...unloaded, comparison: unloadedComparison },
+    goals: verdicts,
+    exactness: checks,
+    pipelineCpu: cpu,
+    bundle: { rawBytes: bundle.rawBytes, gzipBytes: bundle.gzipBytes },
+  });
+  console.log(`\nWrote ${resultsPath} (${((Date.now() - started) / 1000).toFixed(0)} s in all)`);
+  if (checks.some((c) => !c.pass)) process.exitCode = 1;
+} finally {
+  await gateway.stop();
+  await passThrough.stop();
+  await origin.stop();
+}

@@ -1,0 +1,66 @@
+// One Worker script served by Miniflare's Node API on 127.0.0.1 — the same workerd that
+// production runs, without `wrangler dev`'s proxy (which caps throughput far below the
+// runtime's). The pass-through baseline and the gateway are started by this same function,
+// so whatever the runtime costs is the same on both sides of the ratio.
+import { Miniflare } from "miniflare";
+import { dirname } from "node:path";
+import type { Readable } from "node:stream";
+import { freePort } from "../test/support/gateway.ts";
+import { childPidsNamed } from "./processes.ts";
+
+/** The project's compatibility date (wrangler.toml). */
+export const COMPATIBILITY_DATE = "2026-05-01";
+
+export interface WorkerSpec {
+  /** An ES module Worker (a bundle, or a single file with no imports). */
+  scriptPath: string;
+  bindings: Record<string, unknown>;
+  /** Durable Object bindings: name → class exported by the script, SQLite-backed. */
+  durableObjects?: Record<string, string>;
+}
+
+export interface RunningWorker {
+  url: string;
+  /** The workerd process serving it (for memory and CPU accounting). */
+  workerdPid: number;
+  /** The last lines the Worker logged (console output is drained, never printed). */
+  recentOutput(): string;
+  stop(): Promise<void>;
+}
+
+const KEPT_OUTPUT_CHARS = 8_192;
+
+export async function startWorker(spec: WorkerSpec): Promise<RunningWorker> {
+  const before = new Set(childPidsNamed(process.pid, "workerd"));
+  let output = "";
+  const drain = (stream: Readable) =>
+    stream.on("data", (chunk: Buffer) => {
+      // The gateway logs one JSON line per request; keep only the tail for diagnostics.
+      output = (output + chunk.toString()).slice(-KEPT_OUTPUT_CHARS);
+    });
+
+  const durableObjects = Object.fromEntries(
+    Object.entries(spec.durableObjects ?? {}).map(([binding, className]) => [binding, { className, useSQLite: true }]),
+  );
+  const mf = new Miniflare({
+    modules: true,
+    scriptPath: spec.scriptPath,
+    // Module names are relative to this; workerd refuses paths that climb out with "..".
+    modulesRoot: dirname(spec.scriptPath),
+    compatibilityDate: COMPATIBILITY_DATE,
+    bindings: spec.bindings,
+    durableObjects,
+    host: "127.0.0.1",
+    port: await freePort(),
+    // Miniflare logs every request through Node by default: not part of any Worker's cost.
+    logRequests: false,
+    handleRuntimeStdio: (stdout: Readable, stderr: Readable) => {
+      drain(stdout);
+      drain(stderr);
+    },
+  });
+  const url = (await mf.ready).toString().replace(/\/$/, "");
+  const workerdPid = childPidsNamed(process.pid, "workerd").find((pid) => !before.has(pid));
+  if (workerdPid === undefined) throw new Error("could not find the workerd process Miniflare started");
+  return { url, workerdPid, recentOutput: () => output, stop: () => mf.dispose() };
+}
