@@ -28,7 +28,7 @@ export const ROUTES = [
 /** The pass-through baseline: nothing but fetch(origin). */
 export function startPassThrough(originUrl: string): Promise<RunningWorker> {
   return startWorker({
-    scriptPath: new URL("./passthrough-worker.js", import.meta.url).pathname,
+    scriptPath: new URL("./workers/passthrough-worker.js", import.meta.url).pathname,
     bindings: { UPSTREAM_URL: originUrl },
   });
 }

@@ -1,6 +1,7 @@
 // Turns the measurements into the printed tables, the goal verdicts and the JSON file.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
+import type { AdmissionFigures } from "./admission.ts";
 import type { OpCost } from "./cpu.ts";
 import type { Check } from "./exactness.ts";
 import type { Measurement, TargetFigures } from "./measure.ts";
@@ -89,6 +90,36 @@ export function checkLines(checks: readonly Check[]): string {
 export function cpuTable(costs: readonly OpCost[]): string {
   const rows = costs.map((c) => [c.name, c.when, c.nsPerOp < 10_000 ? c.nsPerOp.toFixed(0) : `${(c.nsPerOp / 1000).toFixed(1)} µs`]);
   return ["Pure parts of the request path on Node (ns per call):", table(["operation", "when", "ns/op"], rows)].join("\n");
+}
+
+export function admissionTable(figures: AdmissionFigures): string {
+  const { plan } = figures;
+  const rows = figures.ops.map((o, i) => {
+    const c = i === 0 ? null : figures.comparison[i - 1]!;
+    const times = (ratio: number | undefined) => (ratio === undefined ? "1.00×" : `${ratio.toFixed(2)}×`);
+    const failures = Object.entries(o.failures).map(([outcome, n]) => `${n}×${outcome}`);
+    return [
+      o.name,
+      o.callsPerSecond.toFixed(0),
+      times(c?.throughputRatio),
+      o.latencyP50Us.toFixed(1),
+      o.latencyP99Us.toFixed(1),
+      times(c?.latencyP50Ratio),
+      o.workerdCpuUsPerCall.toFixed(1),
+      times(c?.cpuRatio),
+      failures.length === 0 ? "0" : failures.join(" "),
+    ];
+  });
+  const batches = plan.rounds * plan.latencyBatches;
+  return [
+    `The admission call against a no-op RPC on the same object — ${plan.rounds} rounds; calls/s: ${plan.throughputCalls} calls over ${plan.parallel} parallel chains, median over rounds; ` +
+      `latency: ${plan.latencyCalls} sequential calls per batch, p50/p99 over ${batches} batches`,
+    table(["op", "calls/s", "vs no-op", "µs/call p50", "p99", "vs no-op", "workerd CPU µs/call", "vs no-op", "failures"], rows),
+    `limits: per_minute and per_day ${figures.plans.limits.per_minute.toLocaleString("en-US")}; day only: per_day alone (no minute log); credit: 1 credit per call. ` +
+      `Each batch's time is less the HTTP round trip of a request that makes no call (${figures.httpRoundTripUs.toFixed(0)} µs).`,
+    `other processes used ${(figures.otherProcessesCpuShare * 100).toFixed(0)}% of the machine's CPU meanwhile` +
+      (figures.otherProcessesCpuShare > BUSY_MACHINE_SHARE ? " — the machine was busy: these figures understate what it can do" : ""),
+  ].join("\n");
 }
 
 export function writeJson(path: string, data: unknown): void {

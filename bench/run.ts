@@ -1,11 +1,13 @@
 // `npm run bench`: the bare origin, a pass-through Worker and the gateway's routes, measured
-// in one run on 127.0.0.1; then exactness under concurrency, CPU cost and bundle size.
+// in one run on 127.0.0.1; then exactness under concurrency, CPU cost, bundle size, and the
+// admission call against a no-op RPC on one account's Durable Object (bench/admission.ts).
 // Prints the tables and writes every figure to bench/results/latest.json.
 //
-//   node bench/run.ts [--rounds 3] [--seconds 4] [--connections 10] [--clients 200]
+//   node bench/run.ts [--rounds 3] [--seconds 4] [--connections 10] [--clients 200] [--skip-admission]
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { ROOT, accountWithKey } from "../test/support/gateway.ts";
+import { DEFAULT_ADMISSION_PLAN, admissionFailures, measureAdmission } from "./admission.ts";
 import { bundleGateway } from "./bundle.ts";
 import { measurePipelineCpu } from "./cpu.ts";
 import { checkExactness } from "./exactness.ts";
@@ -13,7 +15,7 @@ import { startBenchGateway, startPassThrough } from "./gateway.ts";
 import { machineInfo } from "./machine.ts";
 import { measureInRounds, type Target } from "./measure.ts";
 import { startOriginProcess } from "./origin.ts";
-import { checkLines, compare, cpuTable, goalLines, kib, loadTable, verdict, writeJson } from "./report.ts";
+import { admissionTable, checkLines, compare, cpuTable, goalLines, kib, loadTable, verdict, writeJson } from "./report.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -21,6 +23,7 @@ const { values: args } = parseArgs({
     seconds: { type: "string", default: "4" },
     connections: { type: "string", default: "10" },
     clients: { type: "string", default: "200" },
+    "skip-admission": { type: "boolean", default: false },
   },
 });
 const ROUNDS = Number(args.rounds);
@@ -67,6 +70,8 @@ try {
 
   const checks = await checkExactness(gateway.url, origin, CLIENTS);
   const cpu = await measurePipelineCpu();
+  // Its own workerd; the Workers above stay up but idle meanwhile.
+  const admission = args["skip-admission"] ? null : await measureAdmission(DEFAULT_ADMISSION_PLAN, machine.cpus);
 
   console.log();
   console.log(loadTable("Throughput and latency under load", saturated, saturatedComparison));
@@ -80,6 +85,10 @@ try {
   console.log(cpuTable(cpu));
   console.log();
   console.log(`Deployable bundle (wrangler deploy --dry-run): ${kib(bundle.rawBytes)} raw, ${kib(bundle.gzipBytes)} gzip`);
+  if (admission !== null) {
+    console.log();
+    console.log(admissionTable(admission));
+  }
 
   const resultsPath = join(ROOT, "bench/results/latest.json");
   writeJson(resultsPath, {
@@ -92,9 +101,10 @@ try {
     exactness: checks,
     pipelineCpu: cpu,
     bundle: { rawBytes: bundle.rawBytes, gzipBytes: bundle.gzipBytes },
+    admission,
   });
   console.log(`\nWrote ${resultsPath} (${((Date.now() - started) / 1000).toFixed(0)} s in all)`);
-  if (checks.some((c) => !c.pass)) process.exitCode = 1;
+  if (checks.some((c) => !c.pass) || (admission !== null && admissionFailures(admission) > 0)) process.exitCode = 1;
 } finally {
   await gateway.stop();
   await passThrough.stop();
