@@ -49,7 +49,13 @@ async function waitForGateway(): Promise<void> {
 async function demoKey(token: string): Promise<string> {
   const account = await admin(token, "POST", "/accounts", { id: "demo", plan: "default", credits: 1000 });
   if (account.status !== 201 && account.status !== 409) throw new Error(`could not create the demo account: ${JSON.stringify(account.body)}`);
-  if (existsSync(DEMO_KEY_FILE)) return readFileSync(DEMO_KEY_FILE, "utf8").trim();
+  if (existsSync(DEMO_KEY_FILE)) {
+    // Reuse the saved key while the account still lists it (state may have been wiped).
+    const saved = readFileSync(DEMO_KEY_FILE, "utf8").trim();
+    const view = await admin(token, "GET", "/accounts/demo");
+    const live = (view.body?.data?.keys ?? []).some((k: { prefix: string; revoked: boolean }) => saved.startsWith(k.prefix) && !k.revoked);
+    if (live) return saved;
+  }
   const key = await admin(token, "POST", "/accounts/demo/keys", { scopes: ["read", "write"], name: "demo" });
   if (key.status !== 201) throw new Error(`could not create the demo key: ${JSON.stringify(key.body)}`);
   mkdirSync(join(ROOT, ".wrangler"), { recursive: true });
