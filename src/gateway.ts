@@ -23,7 +23,8 @@ export async function handleRequest(request: Request, env: Env, exec: ExecutionC
   };
 
   let response: Response;
-  let origin: string | null = null;
+  /** The allowed Origin whose CORS headers replace any the answer carries (not on a preflight). */
+  let corsOrigin: string | null = null;
   try {
     const loaded = loadConfig(env);
     if (!loaded.ok) {
@@ -31,13 +32,14 @@ export async function handleRequest(request: Request, env: Env, exec: ExecutionC
       response = fail({ request, requestId, log }, { code: "INTERNAL_ERROR", message: `Gateway configuration is invalid: ${loaded.error}` });
     } else {
       const ctx: RequestContext = { request, url, requestId, config: loaded.config, env, exec, log };
-      origin = allowedOrigin(loaded.config.corsOrigins, request);
-      if (origin !== null && isPreflight(request)) {
-        // Complete as built: applyCors() below would strip its Allow-Methods/-Headers/Max-Age.
-        response = preflightResponse(request, origin);
-        origin = null;
-      } else if (url.pathname === "/_gateway" || url.pathname.startsWith("/_gateway/")) response = await handleAdmin(ctx);
-      else response = await proxy(ctx);
+      const origin = allowedOrigin(loaded.config.corsOrigins, request);
+      // A preflight answer is complete as built; every other answer gets applyCors() below.
+      if (origin !== null && isPreflight(request)) response = preflightResponse(request, origin);
+      else {
+        corsOrigin = origin;
+        const isAdmin = url.pathname === "/_gateway" || url.pathname.startsWith("/_gateway/");
+        response = isAdmin ? await handleAdmin(ctx) : await proxy(ctx);
+      }
     }
   } catch (error) {
     // A fault of the gateway itself: logged in full, answered without details.
@@ -45,7 +47,7 @@ export async function handleRequest(request: Request, env: Env, exec: ExecutionC
     response = fail({ request, requestId, log }, { code: "INTERNAL_ERROR", message: GENERIC_MESSAGE.INTERNAL_ERROR });
   }
 
-  response = withGatewayHeaders(response, requestId, origin);
+  response = withGatewayHeaders(response, requestId, corsOrigin);
   log.status = response.status;
   log.duration_ms = Date.now() - started;
   console.log(JSON.stringify(log));
