@@ -1,5 +1,5 @@
 // Faults, scripted against real processes (issue 6): the test origin runs as a child process
-// on a fixed port so it can be killed with SIGKILL and started again on the same port.
+// on a port of its own so it can be killed with SIGKILL and started again on the same port.
 //
 // - The origin dies mid-stream, by itself (/die-mid-stream resets its socket after 10 KB of a
 //   1 MB answer) or by kill -9 while its body is unfinished: the client's read fails — it
@@ -19,7 +19,7 @@
 //   header of the client's making.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { expectEnvelope } from "../support/envelope.ts";
-import { accountWithKey, admin, freePort, startGateway, type Gateway } from "../support/gateway.ts";
+import { accountWithKey, admin, startGateway, type Gateway } from "../support/gateway.ts";
 import { fromFetch, rawExchange, rawStatus } from "../support/http.ts";
 import { patternBytes } from "../support/origin.ts";
 import { startOriginProcess, type OriginProcess } from "../support/processes.ts";
@@ -39,8 +39,8 @@ let gateway: Gateway;
 let auth: { Authorization: string };
 
 beforeAll(async () => {
-  originPort = await freePort();
-  origin = await startOriginProcess(originPort);
+  origin = await startOriginProcess();
+  originPort = origin.port;
   gateway = await startGateway({
     vars: { UPSTREAM_URL: origin.url, ROUTES: [{ path: "/p/*", public: true }, { path: "/c/*", credits: COST }] },
   });
