@@ -83,11 +83,15 @@ async function movesOf(requestId: string | null): Promise<{ debits: number; refu
   return { debits: rows.filter((row) => row.delta === -COST).length, refunds: rows.filter((row) => row.delta === COST).length };
 }
 
-/** A refund made in the background (waitUntil) lands shortly after the answer: wait, bounded. */
+/**
+ * A refund made in the background (waitUntil) lands after the answer: wait for it, giving up
+ * only after half the test timeout (a busy machine delays it; the assertion then shows none).
+ */
 async function refundedEventually(requestId: string | null): Promise<{ debits: number; refunds: number }> {
+  const deadline = Date.now() + 30_000;
   let moves = await movesOf(requestId);
-  for (let i = 0; i < 100 && moves.refunds === 0; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 100));
+  while (moves.refunds === 0 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
     moves = await movesOf(requestId);
   }
   return moves;
