@@ -10,7 +10,7 @@
 // counts) as one failed test, "a green run's log is clean", listing the lines.
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { delimiter, dirname, join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { forbiddenLine, LineSplitter } from "./log-gate.ts";
@@ -30,8 +30,10 @@ interface Offence {
 const startedAt = Date.now();
 const offences: Offence[] = [];
 
-// Colours as on a terminal when there is one (the pipe would turn them off).
-const env = process.stdout.isTTY && process.env.NO_COLOR === undefined ? { ...process.env, FORCE_COLOR: "1" } : process.env;
+// The project's Node and tools first on PATH, as inside npm scripts (wrangler needs Node 22);
+// colours as on a terminal when there is one (the pipe would turn them off).
+const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${join(ROOT, "node_modules/.bin")}${delimiter}${process.env.PATH ?? ""}` };
+if (process.stdout.isTTY && process.env.NO_COLOR === undefined) env.FORCE_COLOR = "1";
 const child = spawn(process.execPath, [VITEST, "run", ...process.argv.slice(2)], { cwd: process.cwd(), env, stdio: ["inherit", "pipe", "pipe"] });
 // Ctrl-C reaches Vitest from the terminal itself; a SIGTERM meant for this process is passed on.
 process.on("SIGINT", () => {});
