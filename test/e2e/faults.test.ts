@@ -131,6 +131,7 @@ describe("the origin dies mid-stream", () => {
     const res = await fetch(`${gateway.url}/c/die-mid-stream`, { headers: auth });
     expect(res.status).toBe(200);
     expect(res.headers.get("x-credits-remaining")).toBe(String(before - COST));
+    expect(res.headers.get("content-length"), "the watched body keeps its length").toBe("1000000");
     const read = await readRest(res.body!.getReader());
     expect(read.error).not.toBeNull();
     const requestId = res.headers.get("x-request-id");

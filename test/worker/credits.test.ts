@@ -136,10 +136,9 @@ describe("failing closed", () => {
     const { accountId, key } = await accountWithKey({ plan: "unlimited", credits: 100 });
     // The Worker reaches this account through a stub whose admit() fails, as a call to a
     // broken or unreachable object does; every other call goes through to the real object.
-    // (Breaking the object itself would not do: an exception thrown inside it is a fault the
-    // runtime logs, and an instance's own admit is no RPC method at all.)
-    // (A stub is made inside the request that uses it: one made here, in the test, would fail
-    // in the Worker's request for that reason alone.)
+    // Breaking the object itself would not do: an exception thrown inside it is a fault the
+    // runtime logs, and an instance's own admit is no RPC method at all. The stub is made in
+    // the Worker's request, as the real one is: a stub made here would fail there anyway.
     const stubFor = env.ACCOUNTS.getByName.bind(env.ACCOUNTS);
     const failingAdmit = (stub: ReturnType<typeof stubFor>) =>
       new Proxy(stub, { get: (target, name) => (name === "admit" ? () => Promise.reject(new Error("storage unavailable")) : Reflect.get(target, name)) });
