@@ -45,6 +45,9 @@ export default defineConfig({
           hookTimeout: 120_000,
           // Each file starts its own gateway process; two cores run two at a time.
           maxWorkers: 2,
+          // Tests read the Durable Objects' SQLite files with node:sqlite, which Node 22 still
+          // calls experimental, in a warning per process that says nothing about the tests.
+          execArgv: ["--disable-warning=ExperimentalWarning"],
         },
       },
     ],

@@ -5,7 +5,6 @@
 import { Miniflare } from "miniflare";
 import { dirname } from "node:path";
 import type { Readable } from "node:stream";
-import { freePort } from "../test/support/gateway.ts";
 import { childPidsNamed } from "./processes.ts";
 
 /** The project's compatibility date (wrangler.toml). */
@@ -51,7 +50,8 @@ export async function startWorker(spec: WorkerSpec): Promise<RunningWorker> {
     bindings: spec.bindings,
     durableObjects,
     host: "127.0.0.1",
-    port: await freePort(),
+    // Port 0: the system picks, and mf.ready says which.
+    port: 0,
     // Miniflare logs every request through Node by default: not part of any Worker's cost.
     logRequests: false,
     handleRuntimeStdio: (stdout: Readable, stderr: Readable) => {

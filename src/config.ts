@@ -189,3 +189,14 @@ export function planLimits(config: Config, plan: string): PlanLimits {
   // Own plans only: a name such as "toString" must not find an Object.prototype member.
   return (Object.hasOwn(config.plans, plan) ? config.plans[plan] : config.plans.default) ?? NO_LIMITS;
 }
+
+/**
+ * The fields each table of the configuration accepts, as the schemas above define them: the
+ * contract's field table (docs/contract.md, section 8) must name exactly these
+ * (test/unit/contract.test.ts).
+ */
+export const CONFIG_FIELDS = {
+  vars: Object.keys(EnvSchema.entries),
+  plan: Object.keys(PlanSchema.entries),
+  route: Object.keys(RouteSchema.pipe[0].entries),
+} as const;

@@ -4,8 +4,9 @@
 import { createServer, type Server, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cliFor, runCli, type CliResult } from "../support/cli.ts";
-import { ADMIN_TOKEN, admin, freePort, startGateway, type Gateway } from "../support/gateway.ts";
+import { ADMIN_TOKEN, admin, startGateway, type Gateway } from "../support/gateway.ts";
 import { startOrigin, type Origin } from "../support/origin.ts";
+import { closedPort } from "../support/ports.ts";
 
 let origin: Origin;
 let gateway: Gateway;
@@ -221,9 +222,14 @@ describe("tollgate's failures", () => {
   });
 
   it("says the gateway is unreachable (exit 3) when nothing listens, naming the URL", async () => {
-    const url = `http://127.0.0.1:${await freePort()}`;
-    const result = await cli(["accounts", "show", "cli-acme", "--url", url]);
-    expect(expectOneLineFailure(result, 3)).toBe(`tollgate: cannot reach the gateway at ${url}: connection refused`);
+    const nowhere = await closedPort();
+    try {
+      const url = `http://127.0.0.1:${nowhere.port}`;
+      const result = await cli(["accounts", "show", "cli-acme", "--url", url]);
+      expect(expectOneLineFailure(result, 3)).toBe(`tollgate: cannot reach the gateway at ${url}: connection refused`);
+    } finally {
+      await nowhere.release();
+    }
   });
 
   it("says the gateway is unreachable (exit 3) when it never answers, after --timeout", async () => {
@@ -247,10 +253,15 @@ describe("tollgate's failures", () => {
   });
 
   it("prefers --url and --token to the environment", async () => {
-    const env = { TOLLGATE_URL: `http://127.0.0.1:${await freePort()}`, TOLLGATE_ADMIN_TOKEN: "wrong" };
-    const result = await runCli(["accounts", "show", "cli-acme", "--url", gateway.url, "--token", ADMIN_TOKEN, "--json"], env);
-    expect(result.code, result.stderr).toBe(0);
-    expect(JSON.parse(result.stdout).id).toBe("cli-acme");
+    const nowhere = await closedPort();
+    try {
+      const env = { TOLLGATE_URL: `http://127.0.0.1:${nowhere.port}`, TOLLGATE_ADMIN_TOKEN: "wrong" };
+      const result = await runCli(["accounts", "show", "cli-acme", "--url", gateway.url, "--token", ADMIN_TOKEN, "--json"], env);
+      expect(result.code, result.stderr).toBe(0);
+      expect(JSON.parse(result.stdout).id).toBe("cli-acme");
+    } finally {
+      await nowhere.release();
+    }
   });
 
   it("refuses usage mistakes with exit 2 before sending anything", async () => {

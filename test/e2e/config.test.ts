@@ -7,9 +7,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { expectEnvelope, logLineFor, waitForLog } from "../support/envelope.ts";
-import { ADMIN_TOKEN, ROOT, accountWithKey, admin, freePort, gatewayToml, startGateway, type Gateway } from "../support/gateway.ts";
+import { ADMIN_TOKEN, ROOT, accountWithKey, admin, gatewayToml, startGateway, type Gateway } from "../support/gateway.ts";
 import { send } from "../support/http.ts";
 import { startOrigin, type Origin } from "../support/origin.ts";
+import { closedPort, type ClosedPort } from "../support/ports.ts";
 
 const CHECK_SCRIPT = join(ROOT, "scripts/check-config.ts");
 const SECRET_VALUE = "s3cret-upstream-value-91";
@@ -46,16 +47,17 @@ let origin: Origin;
 let broken: Gateway;
 let noUpstream: Gateway;
 let unreachable: Gateway;
+let nowhere: ClosedPort;
 
 beforeAll(async () => {
   origin = await startOrigin();
-  const closedPort = await freePort();
+  nowhere = await closedPort();
   [broken, noUpstream, unreachable] = await Promise.all([
     startGateway({ vars: { UPSTREAM_URL: origin.url, ...BAD_VARS }, secrets: { UPSTREAM_TOKEN: SECRET_VALUE } }),
     startGateway({ vars: {}, rawToml: NO_UPSTREAM_TOML }),
     startGateway({
       vars: {
-        UPSTREAM_URL: `http://127.0.0.1:${closedPort}`,
+        UPSTREAM_URL: `http://127.0.0.1:${nowhere.port}`,
         ROUTES: [{ path: "/open/*", public: true }, { path: "/paid/*", credits: 3 }],
       },
     }),
@@ -64,6 +66,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all([broken?.stop(), noUpstream?.stop(), unreachable?.stop()]);
   await origin?.close();
+  await nowhere?.release();
   for (const dir of projectDirs) rmSync(dir, { recursive: true, force: true });
 });
 

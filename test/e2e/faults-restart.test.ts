@@ -164,7 +164,7 @@ describe("the gateway restarted under traffic", () => {
 
   it("keeps credits and usage consistent when SIGKILL crashes wrangler and workerd at once", async () => {
     await roundWithKill(async () => {
-      crashProcessTree(gatewayProcessTree(gateway.port));
+      crashProcessTree(gatewayProcessTree(gateway.pid));
       await gateway.stop();
     });
   });

@@ -1,11 +1,13 @@
 // Faults, scripted against real processes (issue 6): the test origin runs as a child process
-// on a fixed port so it can be killed with SIGKILL and started again on the same port.
+// on a port of its own so it can be killed with SIGKILL and started again on the same port.
 //
 // - The origin dies mid-stream, by itself (/die-mid-stream resets its socket after 10 KB of a
-//   1 MB answer) or by kill -9 while a large body streams: the client's read fails — it never
-//   hangs, and never gets a short body that ends as if complete — while the gateway keeps
-//   serving. A 2xx that broke on a credit route is refunded afterwards (in the background: its
-//   headers had already gone out with the debited X-Credits-Remaining).
+//   1 MB answer) or by kill -9 while its body is unfinished: the client's read fails — it
+//   never hangs, and never gets a short body that ends as if complete — while the gateway
+//   keeps serving. Killed while a 2 MB body streams, the origin may or may not have finished
+//   first (the body fits in the sockets' buffers): the client gets all of it and a clean end,
+//   or a failed read. A 2xx that broke on a credit route is refunded afterwards (in the
+//   background: its headers had already gone out with the debited X-Credits-Remaining).
 // - While the origin is down, requests get the 500 INTERNAL_ERROR envelope, and credit routes
 //   are refunded before the answer: the balance is unchanged and X-Credits-Remaining says so.
 //   After the origin restarts on the same port, requests succeed again at once.
@@ -17,15 +19,16 @@
 //   header of the client's making.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { expectEnvelope } from "../support/envelope.ts";
-import { accountWithKey, admin, freePort, startGateway, type Gateway } from "../support/gateway.ts";
+import { accountWithKey, admin, startGateway, type Gateway } from "../support/gateway.ts";
 import { fromFetch, rawExchange, rawStatus } from "../support/http.ts";
 import { patternBytes } from "../support/origin.ts";
 import { startOriginProcess, type OriginProcess } from "../support/processes.ts";
 
 const COST = 5;
 const ACCOUNT = "faults-acme";
-/** Larger than every socket buffer between origin, workerd and client: a kill lands mid-body. */
+/** The length an unfinished body declares; the origin stalls after STALL_AFTER bytes of it. */
 const LARGE = 32 * 1024 * 1024;
+const STALL_AFTER = 1024 * 1024;
 const TWO_MB = 2 * 1024 * 1024;
 const UNREACHABLE = "The upstream service could not be reached.";
 const STACK = /\bat\s+\S+\s+\(?[^()\s]+:\d+:\d+|node:internal|\.(?:js|ts|mjs|c\+\+|h):\d+/;
@@ -36,8 +39,8 @@ let gateway: Gateway;
 let auth: { Authorization: string };
 
 beforeAll(async () => {
-  originPort = await freePort();
-  origin = await startOriginProcess(originPort);
+  origin = await startOriginProcess();
+  originPort = origin.port;
   gateway = await startGateway({
     vars: { UPSTREAM_URL: origin.url, ROUTES: [{ path: "/p/*", public: true }, { path: "/c/*", credits: COST }] },
   });
@@ -80,11 +83,15 @@ async function movesOf(requestId: string | null): Promise<{ debits: number; refu
   return { debits: rows.filter((row) => row.delta === -COST).length, refunds: rows.filter((row) => row.delta === COST).length };
 }
 
-/** A refund made in the background (waitUntil) lands shortly after the answer: wait, bounded. */
+/**
+ * A refund made in the background (waitUntil) lands after the answer: wait for it, giving up
+ * only after half the test timeout (a busy machine delays it; the assertion then shows none).
+ */
 async function refundedEventually(requestId: string | null): Promise<{ debits: number; refunds: number }> {
+  const deadline = Date.now() + 30_000;
   let moves = await movesOf(requestId);
-  for (let i = 0; i < 100 && moves.refunds === 0; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 100));
+  while (moves.refunds === 0 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
     moves = await movesOf(requestId);
   }
   return moves;
@@ -124,6 +131,7 @@ describe("the origin dies mid-stream", () => {
     const res = await fetch(`${gateway.url}/c/die-mid-stream`, { headers: auth });
     expect(res.status).toBe(200);
     expect(res.headers.get("x-credits-remaining")).toBe(String(before - COST));
+    expect(res.headers.get("content-length"), "the watched body keeps its length").toBe("1000000");
     const read = await readRest(res.body!.getReader());
     expect(read.error).not.toBeNull();
     const requestId = res.headers.get("x-request-id");
@@ -133,13 +141,15 @@ describe("the origin dies mid-stream", () => {
   });
 
   it.each([
-    ["with Content-Length", `/p/big?bytes=${LARGE}`],
-    ["chunked", `/p/pattern?bytes=${LARGE}`],
-  ])("killed with SIGKILL while 32 MiB stream (%s): the read fails early, every byte before the cut is intact", async (_kind, path) => {
+    ["with Content-Length", `/p/big?bytes=${LARGE}&stall_after=${STALL_AFTER}`],
+    ["chunked", `/p/pattern?bytes=${LARGE}&stall_after=${STALL_AFTER}`],
+  ])("killed with SIGKILL while its body is unfinished (%s): the read fails, every byte before the cut is intact", async (_kind, path) => {
+    // The origin sends 1 MiB of a 32 MiB body and then nothing: whenever the kill lands, the
+    // body cannot have been finished.
     try {
       const { read } = await killOriginMidBody(path);
       expect(read.error, "a cut body must fail the read").not.toBeNull();
-      expect(read.bytes.byteLength).toBeLessThan(LARGE);
+      expect(read.bytes.byteLength).toBeLessThanOrEqual(STALL_AFTER);
       const expected = path.includes("pattern") ? patternBytes(read.bytes.byteLength) : Buffer.alloc(read.bytes.byteLength, 0x61);
       expect(read.bytes.equals(expected), "the bytes that arrived are the origin's, in order").toBe(true);
     } finally {
@@ -151,14 +161,15 @@ describe("the origin dies mid-stream", () => {
   it.each([
     ["with Content-Length", `/p/big?bytes=${TWO_MB}`],
     ["chunked", `/p/pattern?bytes=${TWO_MB}`],
-  ])("killed with SIGKILL while 2 MB stream (%s): the client gets all of it or a failed read, never a short body", async (_kind, path) => {
-    // 2 MB often fits in the sockets' buffers before the kill lands, so both outcomes occur.
+  ])("killed with SIGKILL while a 2 MB body streams (%s): all of it and a clean end, or a failed read — never a short body that ends cleanly", async (_kind, path) => {
+    // 2 MB fits in the sockets' buffers, so the origin may finish before the kill lands, or
+    // die after its last byte but before the end of a chunked body: every outcome occurs.
     try {
       const { read } = await killOriginMidBody(path);
-      if (read.error === null) expect(read.bytes.byteLength).toBe(TWO_MB);
-      else expect(read.bytes.byteLength).toBeLessThan(TWO_MB);
+      if (read.error === null) expect(read.bytes.byteLength, "a body that ends cleanly is complete").toBe(TWO_MB);
+      else expect(read.bytes.byteLength, "a failed read holds at most the whole body").toBeLessThanOrEqual(TWO_MB);
       const expected = path.includes("pattern") ? patternBytes(read.bytes.byteLength) : Buffer.alloc(read.bytes.byteLength, 0x61);
-      expect(read.bytes.equals(expected)).toBe(true);
+      expect(read.bytes.equals(expected), "the bytes that arrived are the origin's, in order").toBe(true);
     } finally {
       origin = await startOriginProcess(originPort);
     }

@@ -52,12 +52,33 @@ interface Row extends ExpectedEnvelope {
   hidden?: string[];
   /** How many times the origin may see it (the runtime resends an idempotent request on a reset). */
   deliveries?: number;
+  /** The instant an HTTP-date Retry-After names (ms since the epoch); see secondsUntil. */
+  retryAt?: number;
+}
+
+/** An HTTP date `ms` from now, and the instant it names (whole seconds: the date drops the rest). */
+function httpDateIn(ms: number): { header: string; at: number } {
+  const header = new Date(Date.now() + ms).toUTCString();
+  return { header, at: Date.parse(header) };
+}
+
+/**
+ * The Retry-After the gateway may derive from an HTTP date naming `at`: it counts from its
+ * own clock, read at some moment between our sending the request and receiving the answer,
+ * so the wait lies between the seconds left at those two moments — however long they took.
+ */
+function secondsUntil(at: number, sentAt: number, answeredAt: number): [number, number] {
+  const left = (now: number) => Math.max(1, Math.ceil((at - now) / 1000));
+  return [left(answeredAt), left(sentAt)];
 }
 
 /** Asks the gateway for `path`, checks the envelope and that the origin got exactly that request. */
 async function check(row: Row, method = "GET") {
+  const sentAt = Date.now();
   const reply = await send(gateway.url, row.path, { method });
-  const body = expectEnvelope(reply, { ...row, head: method === "HEAD" });
+  const answeredAt = Date.now();
+  const retryAfter = row.retryAt === undefined ? row.retryAfter : secondsUntil(row.retryAt, sentAt, answeredAt);
+  const body = expectEnvelope(reply, { ...row, retryAfter, head: method === "HEAD" });
   const received = receivedFor(origin.received, reply, row.deliveries);
   expect(received.method).toBe(method);
   expect(received.path).toBe(row.path);
@@ -153,11 +174,12 @@ describe("the other 4xx rows", () => {
 });
 
 describe("429 from the origin", () => {
-  const soon = () => new Date(Date.now() + 120_000).toUTCString();
   const rows: (() => Row)[] = [
     () => ({ name: "Retry-After in seconds", path: status(429, { retry_after: "7" }), status: 429, code: "RATE_LIMIT_EXCEEDED", message: "Rate limit exceeded. Retry after 7 seconds.", retryAfter: 7 }),
-    // An HTTP date has whole seconds and the request takes a moment: 2 minutes, give or take.
-    () => ({ name: "Retry-After as an HTTP date", path: status(429, { retry_after: soon() }), status: 429, code: "RATE_LIMIT_EXCEEDED", retryAfter: [100, 121] }),
+    () => {
+      const date = httpDateIn(120_000);
+      return { name: "Retry-After as an HTTP date", path: status(429, { retry_after: date.header }), status: 429, code: "RATE_LIMIT_EXCEEDED", retryAt: date.at };
+    },
     () => ({ name: "no Retry-After: 1 s", path: status(429), status: 429, code: "RATE_LIMIT_EXCEEDED", message: "Rate limit exceeded. Retry after 1 seconds.", retryAfter: 1 }),
     () => ({ name: "Retry-After 0: at least 1 s", path: status(429, { retry_after: "0" }), status: 429, code: "RATE_LIMIT_EXCEEDED", retryAfter: 1 }),
     () => ({ name: "a date in the past: 1 s", path: status(429, { retry_after: "Wed, 21 Oct 2015 07:28:00 GMT" }), status: 429, code: "RATE_LIMIT_EXCEEDED", retryAfter: 1 }),
@@ -197,8 +219,8 @@ describe("5xx and failures: 500 INTERNAL_ERROR, never the origin's body", () => 
   });
 
   it("a 503 whose Retry-After is an HTTP date", async () => {
-    const date = new Date(Date.now() + 90_000).toUTCString();
-    await check({ name: "503 date", path: status(503, { retry_after: date }), status: 500, code: "INTERNAL_ERROR", message: UPSTREAM_FAILED, retryAfter: [70, 91] });
+    const date = httpDateIn(90_000);
+    await check({ name: "503 date", path: status(503, { retry_after: date.header }), status: 500, code: "INTERNAL_ERROR", message: UPSTREAM_FAILED, retryAt: date.at });
   });
 
   it("an origin that hangs past the route's timeout_ms", async () => {

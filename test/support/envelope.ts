@@ -106,9 +106,15 @@ export function receivedFor(received: readonly ReceivedRequest[], reply: Reply, 
   return matches[0]!;
 }
 
-/** Waits (bounded) until the gateway's output holds `text`; the log arrives through wrangler's stdout. */
-export async function waitForLog(output: () => string, text: string, attempts = 50): Promise<string> {
-  for (let i = 0; i < attempts && !output().includes(text); i++) await new Promise((r) => setTimeout(r, 100));
+/**
+ * Waits until the gateway's output holds `text` and returns the output. The log reaches us
+ * through workerd, wrangler and a pipe, each its own process: on a busy machine that takes a
+ * while, so the wait gives up only after half of the e2e project's test timeout (the caller's
+ * assertion then shows what did arrive).
+ */
+export async function waitForLog(output: () => string, text: string, giveUpAfterMs = 30_000): Promise<string> {
+  const deadline = Date.now() + giveUpAfterMs;
+  while (!output().includes(text) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   return output();
 }
 

@@ -1,8 +1,9 @@
 // Starts the real gateway — `wrangler dev`, as an operator runs it — from a generated
-// wrangler.toml, on a free port of 127.0.0.1. For the end-to-end tests and scripts.
+// wrangler.toml, on a port of 127.0.0.1 the system picks (wrangler binds port 0 and says
+// which it got: no window between choosing a port and binding it for anything else to take
+// it). For the end-to-end tests and scripts.
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -27,23 +28,13 @@ export interface GatewayOptions {
 export interface Gateway {
   url: string;
   port: number;
+  /** The wrangler process (the root of the gateway's process tree). */
+  pid: number;
   dir: string;
   persistTo: string;
   /** Everything wrangler printed so far (the gateway's JSON log lines among it). */
   output(): string;
   stop(): Promise<void>;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => resolvePort(port));
-    });
-  });
 }
 
 export function gatewayToml(vars: Record<string, unknown>): string {
@@ -69,11 +60,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     .join("\n");
   writeFileSync(join(dir, ".dev.vars"), `${devVars}\n`);
 
-  const port = await freePort();
-  const inspectorPort = await freePort();
   const child = spawn(
     WRANGLER,
-    ["dev", "--config", join(dir, "wrangler.toml"), "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspectorPort), "--persist-to", persistTo, "--show-interactive-dev-session=false"],
+    ["dev", "--config", join(dir, "wrangler.toml"), "--ip", "127.0.0.1", "--port", "0", "--inspector-port", "0", "--persist-to", persistTo, "--show-interactive-dev-session=false"],
     {
       cwd: dir,
       env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true", NO_COLOR: "1", FORCE_COLOR: "0" },
@@ -84,11 +73,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString()));
   child.stderr?.on("data", (chunk: Buffer) => (output += chunk.toString()));
 
-  const url = `http://127.0.0.1:${port}`;
-  await waitUntilReady(child, url, () => output);
+  const url = await waitUntilReady(child, () => output);
   return {
     url,
-    port,
+    port: Number(new URL(url).port),
+    pid: child.pid ?? 0,
     dir,
     persistTo,
     output: () => output,
@@ -100,14 +89,16 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   };
 }
 
-async function waitUntilReady(child: ChildProcess, url: string, output: () => string): Promise<void> {
+/** Waits for wrangler's "Ready on <url>" and a first answer there; returns the URL. */
+async function waitUntilReady(child: ChildProcess, output: () => string): Promise<string> {
   const deadline = Date.now() + 90_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`wrangler dev exited with ${child.exitCode}:\n${output()}`);
-    if (output().includes("Ready on")) {
+    const ready = /Ready on (http:\/\/127\.0\.0\.1:\d+)/.exec(output());
+    if (ready !== null) {
       try {
-        await fetch(`${url}/_gateway/health`);
-        return;
+        await fetch(`${ready[1]}/_gateway/health`);
+        return ready[1]!;
       } catch {
         // not listening yet
       }

@@ -11,6 +11,7 @@
 //   /reset                destroys the socket            /bad-json-500  500 with invalid JSON
 //   /envelope/:code/:st   status st with the envelope    /problem     RFC 9457 problem+json 422
 //   /big?bytes=N          N bytes (default 2 MB), streamed in 64 KiB chunks
+//                         &stall_after=K: K bytes of it, then nothing, never ending (also /pattern)
 //   /redirect             302 to /echo                   /slow?ms=N   200 after N ms
 //   /die-mid-stream       200 headers, some bytes, then a reset
 //   /flaky/:id?plan=500,429,200  answers the next status of the plan for that id (then 200)
@@ -142,14 +143,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, received: Recei
   if (tail("big")) {
     const total = Number(url.searchParams.get("bytes") ?? 2 * 1024 * 1024);
     res.writeHead(200, { "Content-Type": "application/octet-stream", "Content-Length": String(total) });
-    const chunk = Buffer.alloc(64 * 1024, 0x61);
-    let sent = 0;
-    while (sent < total) {
-      const part = chunk.subarray(0, Math.min(chunk.byteLength, total - sent));
-      sent += part.byteLength;
-      if (!res.write(part)) await new Promise((resolve) => res.once("drain", resolve));
-    }
-    return void res.end();
+    return streamOut(res, total, (start, end) => Buffer.alloc(end - start, 0x61), stallAfter(url));
   }
   if (tail("redirect")) {
     res.writeHead(302, { Location: "/echo", "Content-Type": "text/plain" });
@@ -168,10 +162,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, received: Recei
   if (tail("pattern")) {
     const bytes = patternBytes(Number(url.searchParams.get("bytes") ?? 2 * 1024 * 1024));
     res.writeHead(200, { "Content-Type": "application/octet-stream" });
-    for (let offset = 0; offset < bytes.byteLength; offset += 64 * 1024) {
-      if (!res.write(bytes.subarray(offset, offset + 64 * 1024))) await new Promise((resolve) => res.once("drain", resolve));
-    }
-    return void res.end();
+    return streamOut(res, bytes.byteLength, (start, end) => bytes.subarray(start, end), stallAfter(url));
   }
   if (tail("garbage")) {
     req.socket.end("SMTP READY\r\n\r\nthis is not HTTP\r\n");
@@ -188,6 +179,27 @@ async function handle(req: IncomingMessage, res: ServerResponse, received: Recei
     return json(res, status, status < 400 ? { ok: true, attempt: step + 1 } : { message: `planned ${status}` }, headers);
   }
   return json(res, 200, { method: record.method, path: record.path, headers: req.headers, body: record.body });
+}
+
+/** `?stall_after=K`: the body stops after K bytes and never ends; without it, all of it goes. */
+function stallAfter(url: URL): number | null {
+  const value = url.searchParams.get("stall_after");
+  return value === null ? null : Number(value);
+}
+
+/**
+ * Writes `length` bytes (`bytesAt(start, end)` makes each part) in 64 KiB chunks, waiting for
+ * each to drain, and ends the answer — unless it is to stall: then it stops after
+ * `stallAfter` bytes and leaves the answer unfinished, so whatever happens next (a kill, a
+ * reset) is certain to land mid-body.
+ */
+async function streamOut(res: ServerResponse, length: number, bytesAt: (start: number, end: number) => Buffer, stallAfter: number | null): Promise<void> {
+  const CHUNK = 64 * 1024;
+  const end = stallAfter === null ? length : Math.min(stallAfter, length);
+  for (let offset = 0; offset < end; offset += CHUNK) {
+    if (!res.write(bytesAt(offset, Math.min(offset + CHUNK, end)))) await new Promise((resolve) => res.once("drain", resolve));
+  }
+  if (stallAfter === null) res.end();
 }
 
 function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {

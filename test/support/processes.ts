@@ -3,6 +3,7 @@
 // a gateway started by startGateway (wrangler, its CLI child, workerd), to crash it at once.
 import { spawn, type ChildProcess } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
+import { randomInt } from "node:crypto";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ReceivedRequest } from "./origin.ts";
@@ -19,8 +20,34 @@ export interface OriginProcess {
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
-/** `node test/support/origin.ts <port>`; resolves once it listens. */
-export async function startOriginProcess(port: number): Promise<OriginProcess> {
+/**
+ * `node test/support/origin.ts <port>`; resolves once it listens. Without a port it takes one
+ * below the system's ephemeral range: while the origin is down between a kill and its
+ * restart, no port-0 bind and no outgoing connection of any process can take that port
+ * (a port the system handed out could be handed out again in that window).
+ */
+export async function startOriginProcess(port?: number): Promise<OriginProcess> {
+  if (port !== undefined) return spawnOrigin(port);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await spawnOrigin(randomInt(10_000, ephemeralRangeStart()));
+    } catch (error) {
+      // Another process listens there: try another port.
+      if (!(error instanceof Error && error.message.includes("EADDRINUSE")) || attempt === 20) throw error;
+    }
+  }
+}
+
+/** The first port the system hands out for port 0 and outgoing connections (Linux). */
+function ephemeralRangeStart(): number {
+  try {
+    return Number(readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0]);
+  } catch {
+    return 32_768;
+  }
+}
+
+async function spawnOrigin(port: number): Promise<OriginProcess> {
   const child = spawn(process.execPath, [ORIGIN_SCRIPT, String(port)], { stdio: ["ignore", "pipe", "pipe"] });
   let stderr = "";
   child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
@@ -67,22 +94,13 @@ function parentsByPid(): Map<number, number> {
   return parents;
 }
 
-function commandLine(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ");
-  } catch {
-    return "";
-  }
-}
-
 /**
- * The pids of the gateway this process started on `port` — its wrangler process and every
+ * The gateway's process tree — its wrangler process `root` (Gateway.pid) and every
  * descendant (wrangler's CLI child, esbuild, workerd) — root first.
  */
-export function gatewayProcessTree(port: number): number[] {
+export function gatewayProcessTree(root: number): number[] {
   const parents = parentsByPid();
-  const root = [...parents].find(([pid, ppid]) => ppid === process.pid && / dev .*--port \d+/.test(commandLine(pid)) && commandLine(pid).includes(`--port ${port} `))?.[0];
-  if (root === undefined) throw new Error(`no wrangler child of ${process.pid} serves port ${port}`);
+  if (!parents.has(root)) throw new Error(`no process ${root}: the gateway is not running`);
   const tree = [root];
   for (let i = 0; i < tree.length; i++) {
     for (const [pid, ppid] of parents) if (ppid === tree[i]) tree.push(pid);

@@ -243,7 +243,7 @@ describe("AbortSignal", () => {
     const fake = hangingFetch();
     const client = createClient({ baseUrl: "https://api.example.test", fetch: fake.fetch, sleep: recordingSleep().sleep });
     const call = rejection(client.request("/v1/x", { signal: controller.signal }));
-    await vi.waitFor(() => expect(fake.calls).toHaveLength(1));
+    await fake.firstCall;
     controller.abort();
     expect(await call).toMatchObject({ name: "AbortError" });
     expect(fake.calls).toHaveLength(1);
@@ -255,7 +255,7 @@ describe("AbortSignal", () => {
     const fake = scriptedFetch(() => new Promise<Response>(() => {}));
     const client = createClient({ baseUrl: "https://api.example.test", fetch: fake.fetch });
     const call = rejection(client.request("/v1/x", { signal: controller.signal }));
-    await vi.waitFor(() => expect(fake.calls).toHaveLength(1));
+    await fake.firstCall;
     controller.abort(new Error("timeout"));
     expect(await call).toMatchObject({ message: "timeout" });
   });

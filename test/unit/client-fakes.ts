@@ -7,20 +7,24 @@ export type Answer = Response | Error | ((init: RequestInit) => Promise<Response
 export interface ScriptedFetch {
   fetch: FetchLike;
   calls: { url: string; init: RequestInit; headers: Headers }[];
+  /** Settles when the first call arrives: a test can act then, instead of polling. */
+  firstCall: Promise<void>;
 }
 
 /** Answers the calls in order; past the end of the script, the last answer repeats. */
 export function scriptedFetch(...answers: Answer[]): ScriptedFetch {
   const calls: ScriptedFetch["calls"] = [];
+  const { promise: firstCall, resolve: called } = Promise.withResolvers<void>();
   const fetch: FetchLike = async (url, init) => {
     calls.push({ url, init, headers: new Headers(init.headers) });
+    called();
     const answer = answers[Math.min(calls.length, answers.length) - 1];
     if (answer === undefined) throw new Error("scriptedFetch: empty script");
     if (answer instanceof Error) throw answer;
     if (typeof answer === "function") return answer(init);
     return answer.clone();
   };
-  return { fetch, calls };
+  return { fetch, calls, firstCall };
 }
 
 export function recordingSleep(): { sleep: (ms: number) => Promise<void>; waits: number[] } {
