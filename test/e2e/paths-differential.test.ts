@@ -189,7 +189,7 @@ describe("a key without the admin scope, every spelling, raw on the wire", () =>
         // The origin got the canonical path, and the query as sent.
         const [path = "", query] = forwarded.split(/\?(.*)/s, 2);
         expect(canonicalPath(path), context).toMatchObject({ ok: true, path });
-        expect(query === undefined ? "" : `?${query}`, context).toBe(new URL(target, "http://gw.test").search);
+        expect(query === undefined ? "" : `?${query}`, context).toBe(new URL(`http://gw.test${target}`).search);
         for (const mode of ROUTING_MODES) expect(PROTECTED.has(reached![mode]), `${context}: ${mode} ran ${reached![mode]} for ${forwarded}`).toBe(false);
         return;
       }
@@ -201,7 +201,7 @@ describe("a key without the admin scope, every spelling, raw on the wire", () =>
       } else if (reply.status === 404) {
         // A spelling that names no route at all (`/v1%20/admin-only`), by its canonical path.
         outcomes.notFound++;
-        const canonical = canonicalPath(new URL(target, "http://gw.test").pathname);
+        const canonical = canonicalPath(new URL(`http://gw.test${target}`).pathname);
         expectEnvelope(reply, { status: 404, code: "NOT_FOUND", message: `No route matches GET ${canonical.ok ? canonical.path : "?"}` });
       } else {
         outcomes.malformed++;
