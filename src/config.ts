@@ -57,7 +57,7 @@ const RouteSchema = v.pipe(
       method: v.optional(
         v.pipe(
           v.string("must be a string"),
-          v.regex(METHOD, "must be an HTTP method such as GET; leave method out to match every method"),
+          v.regex(METHOD, "must be an HTTP method such as GET (leave method out to match every method)"),
           v.toUpperCase(),
         ),
       ),

@@ -103,7 +103,7 @@ describe("parseConfig", () => {
     [{ ...base, ROUTES: [{ path: "/v1//admin" }] }, "ROUTES[0].path: must not hold an empty segment (//)"],
     [{ ...base, ROUTES: [{ path: "/v1/../admin" }] }, "ROUTES[0].path: must not hold a . or .. segment"],
     [{ ...base, ROUTES: [{ path: "/v1/%2e/admin" }] }, "ROUTES[0].path: must not hold a . or .. segment"],
-    [{ ...base, ROUTES: [{ path: "/v1/*", method: "*" }] }, "ROUTES[0].method: must be an HTTP method such as GET; leave method out to match every method"],
+    [{ ...base, ROUTES: [{ path: "/v1/*", method: "*" }] }, "ROUTES[0].method: must be an HTTP method such as GET (leave method out to match every method)"],
     [{ ...base, ROUTES: [{ path: "/v1/*", method: "G*T" }] }, "ROUTES[0].method: must be an HTTP method such as GET"],
     [{ ...base, ROUTES: [{ path: "/v1/*", encoded_slashes: "yes" }] }, "ROUTES[0].encoded_slashes: must be true or false"],
     [{ ...base, ROUTES: [{ path: "/a", public: true, scope: "read" }] }, "ROUTES[0]: a public route cannot set scope"],
