@@ -1,6 +1,6 @@
-// One request, start to finish: an id, the configuration, CORS, then the admin API or
-// the proxy; whatever happens, the client gets an envelope or the origin's success, with
-// X-Request-Id, and the operator gets one JSON log line.
+// One request, start to finish: an id, the configuration, CORS, the canonical path, then
+// the admin API or the proxy; whatever happens, the client gets an envelope or the origin's
+// success, with X-Request-Id, and the operator gets one JSON log line.
 import { handleAdmin } from "./admin/api.ts";
 import { loadConfig } from "./config.ts";
 import { fail, type LogFields, type RequestContext } from "./context.ts";

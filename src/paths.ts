@@ -30,8 +30,8 @@ function isUnreserved(code: number): boolean {
 }
 
 /**
- * ASCII kept as it is: unreserved, the sub-delimiters but `;`, `:` and `@` (RFC 3986 pchar),
- * and `[ ] |`, which the URL parser leaves alone too. Every other printable character is
+ * ASCII kept as it is: RFC 3986's pchar (unreserved, `:`, `@` and the sub-delimiters) but
+ * `;`, and `[ ] |`, which the URL parser leaves alone too. Every other printable character is
  * %-encoded the way the URL parser would, so `new URL(canonical)` gives the canonical path back.
  */
 const KEEP_RAW = new Uint8Array(128);
