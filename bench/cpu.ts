@@ -5,6 +5,7 @@ import { decide, type UsageSnapshot } from "../src/account/limiter.ts";
 import { parseConfig, type Config } from "../src/config.ts";
 import { errorResponse } from "../src/envelope.ts";
 import { hashKey, mintKey, parseKey } from "../src/keys.ts";
+import { canonicalPath } from "../src/paths.ts";
 import { rateLimitHeaders } from "../src/rate-limit-headers.ts";
 import { newRequestId } from "../src/request-id.ts";
 import { matchRoute } from "../src/routes.ts";
@@ -42,6 +43,10 @@ export async function measurePipelineCpu(budgetMsPerOp = 300): Promise<OpCost[]>
   const sync: [string, OpCost["when"], () => unknown][] = [
     ["parseConfig (PLANS, 5 ROUTES)", "isolate", () => parseConfig(env)],
     ["newRequestId", "request", () => newRequestId()],
+    // SPEC 10, on every request: an already canonical path takes one regex test; a path that
+    // needs work (escapes, slash runs, dot segments) takes the character-by-character pass.
+    ["canonicalPath (typical: /v1/orders/42)", "request", () => canonicalPath("/v1/orders/42")],
+    ["canonicalPath (to rewrite: //v1/%6Frders/./x/../42)", "request", () => canonicalPath("//v1/%6Frders/./x/../42")],
     ["matchRoute (last of 5 routes)", "request", () => matchRoute(config.routes, "GET", "/v1/orders/42")],
     ["parseKey (format + CRC32)", "request", () => parseKey(key)],
     ["decide (1,000 admissions in the minute)", "request", () => decide(limits, snapshot, now)],
@@ -82,4 +87,10 @@ async function timeAsync(op: () => Promise<unknown>, budgetMs: number): Promise<
     now = process.hrtime.bigint();
   }
   return Number(now - started) / iterations;
+}
+
+// `node bench/cpu.ts`: this table alone, without the load runs of `npm run bench`.
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const { cpuTable } = await import("./report.ts");
+  console.log(cpuTable(await measurePipelineCpu()));
 }

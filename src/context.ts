@@ -20,7 +20,12 @@ export interface LogFields {
 
 export interface RequestContext {
   request: Request;
+  /** As the runtime parsed it; its pathname is NOT what routing and the origin see: `path` is. */
   url: URL;
+  /** The canonical path (SPEC 10, paths.ts): routed, forwarded, logged, echoed. */
+  path: string;
+  /** `path` holds %2F: allowed only on a route that sets encoded_slashes. */
+  encodedSlash: boolean;
   requestId: string;
   config: Config;
   env: Env;

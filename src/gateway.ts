@@ -1,24 +1,29 @@
-// One request, start to finish: an id, the configuration, CORS, then the admin API or
-// the proxy; whatever happens, the client gets an envelope or the origin's success, with
-// X-Request-Id, and the operator gets one JSON log line.
+// One request, start to finish: an id, the configuration, CORS, the canonical path, then
+// the admin API or the proxy; whatever happens, the client gets an envelope or the origin's
+// success, with X-Request-Id, and the operator gets one JSON log line.
 import { handleAdmin } from "./admin/api.ts";
 import { loadConfig } from "./config.ts";
 import { fail, type LogFields, type RequestContext } from "./context.ts";
 import { allowedOrigin, applyCors, isPreflight, preflightResponse } from "./cors.ts";
 import { GENERIC_MESSAGE } from "./envelope.ts";
+import { MALFORMED_PATH, canonicalPath } from "./paths.ts";
 import { proxy } from "./proxy.ts";
 import { newRequestId } from "./request-id.ts";
 
 const MAX_LOGGED_PATH_CHARS = 200;
 
+/** SPEC 3 and 10: the gateway's own paths, compared after canonicalization, without case. */
+const GATEWAY_PATH = /^\/_gateway(?:\/|$)/i;
+
 export async function handleRequest(request: Request, env: Env, exec: ExecutionContext): Promise<Response> {
   const started = Date.now();
   const requestId = newRequestId();
   const url = new URL(request.url);
+  const canonical = canonicalPath(url.pathname);
   const log: LogFields = {
     request_id: requestId,
     method: request.method,
-    path: url.pathname.slice(0, MAX_LOGGED_PATH_CHARS),
+    path: (canonical.ok ? canonical.path : url.pathname).slice(0, MAX_LOGGED_PATH_CHARS),
     route: null,
   };
 
@@ -31,14 +36,20 @@ export async function handleRequest(request: Request, env: Env, exec: ExecutionC
       log.error = `configuration: ${loaded.error}`;
       response = fail({ request, requestId, log }, { code: "INTERNAL_ERROR", message: `Gateway configuration is invalid: ${loaded.error}` });
     } else {
-      const ctx: RequestContext = { request, url, requestId, config: loaded.config, env, exec, log };
       const origin = allowedOrigin(loaded.config.corsOrigins, request);
       // A preflight answer is complete as built; every other answer gets applyCors() below.
       if (origin !== null && isPreflight(request)) response = preflightResponse(request, origin);
       else {
         corsOrigin = origin;
-        const isAdmin = url.pathname === "/_gateway" || url.pathname.startsWith("/_gateway/");
-        response = isAdmin ? await handleAdmin(ctx) : await proxy(ctx);
+        if (!canonical.ok) response = fail({ request, requestId, log }, { code: "VALIDATION_ERROR", message: canonical.message });
+        else {
+          const { path, encodedSlash } = canonical;
+          const ctx: RequestContext = { request, url, path, encodedSlash, requestId, config: loaded.config, env, exec, log };
+          if (!GATEWAY_PATH.test(path)) response = await proxy(ctx);
+          // No admin endpoint takes %2F (SPEC 10: only a route can allow it).
+          else if (encodedSlash) response = fail(ctx, { code: "VALIDATION_ERROR", message: MALFORMED_PATH });
+          else response = await handleAdmin(ctx);
+        }
       }
     }
   } catch (error) {

@@ -5,6 +5,7 @@ import type { Admission } from "./account/types.ts";
 import { accountStub } from "./account/stub.ts";
 import { authFailure, clientAddress, denialSpec, readCredentials, throttled, AUTH_MESSAGES } from "./authenticate.ts";
 import { fail, type RequestContext } from "./context.ts";
+import { MALFORMED_PATH } from "./paths.ts";
 import { rateLimitHeaders } from "./rate-limit-headers.ts";
 import { matchRoute } from "./routes.ts";
 import { relay } from "./upstream/relay.ts";
@@ -19,10 +20,12 @@ const MAX_ECHOED_PATH_CHARS = 120;
 const NEVER_FORWARDED = new Set(["TRACE", "TRACK"]);
 
 export async function proxy(ctx: RequestContext): Promise<Response> {
-  const { request, url, config } = ctx;
-  const match = NEVER_FORWARDED.has(request.method) ? null : matchRoute(config.routes, request.method, url.pathname);
+  const { request, path, config } = ctx;
+  // %2F is an ordinary character while matching; then only its route may let it through.
+  const match = NEVER_FORWARDED.has(request.method) ? null : matchRoute(config.routes, request.method, path);
+  if (ctx.encodedSlash && match?.route.encodedSlashes !== true) return fail(ctx, { code: "VALIDATION_ERROR", message: MALFORMED_PATH });
   if (match === null) {
-    return fail(ctx, { code: "NOT_FOUND", message: `No route matches ${request.method} ${shorten(url.pathname)}` });
+    return fail(ctx, { code: "NOT_FOUND", message: `No route matches ${request.method} ${shorten(path)}` });
   }
   const { route, scope } = match;
   ctx.log.route = route.path;

@@ -1,7 +1,13 @@
-// The route table (SPEC sections 3 and 8): compiled once, matched first-wins per request.
-// Patterns are itty-router's own — we let itty-router compile them, so `/v1/posts/:id` and
-// `/v1/*` mean exactly what they mean in itty-router, and match synchronously here.
+// The route table (SPEC sections 3, 8 and 10): compiled once, matched first-wins per request
+// against the request's canonical path (paths.ts), without regard to letter case.
+//
+// A route path is literal segments, `:name` parameters and an optional trailing `*` — checked
+// here, character by character, before itty-router compiles it. itty-router turns a pattern
+// into a regular expression by text substitution, so anything it does not substitute (`|`,
+// `(`, `[`, `?`, `+`, `$`…) would otherwise reach the RegExp as regex syntax: `/v1/status|`
+// matched every path.
 import { IttyRouter } from "itty-router";
+import { canonicalPath } from "./paths.ts";
 
 export interface RouteSpec {
   method?: string | undefined;
@@ -10,17 +16,21 @@ export interface RouteSpec {
   credits?: number | undefined;
   timeout_ms?: number | undefined;
   public?: boolean | undefined;
+  encoded_slashes?: boolean | undefined;
 }
 
 export interface CompiledRoute {
   /** null: any method. */
   method: string | null;
+  /** As configured (for the log line). */
   path: string;
   /** null: the default for the request's method (see requiredScope). */
   scope: string | null;
   credits: number;
   timeoutMs: number;
   public: boolean;
+  /** SPEC 10: this route lets %2F through, still encoded. */
+  encodedSlashes: boolean;
   pattern: RegExp;
 }
 
@@ -30,12 +40,59 @@ export interface RouteMatch {
   scope: string;
 }
 
+const PARAMETER = /^:[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * A literal segment: unreserved characters, non-ASCII text, and escapes of either. Reserved
+ * characters (`@`, `,`, `=`…) are left out on purpose: their escapes are kept as sent (SPEC
+ * 10), so `/v1/@me` and `/v1/%40me` would be two paths here and one at most origins.
+ */
+const LITERAL_CHARACTER = /^(?:[A-Za-z0-9\-._~]|[^\x00-\x7f]|%[0-9A-Fa-f]{2})$/u;
+const LITERAL_TOKEN = /%..|[\s\S]/gu;
+
+const SYNTAX = "a route path is literal segments (letters, digits, - . _ ~), :name parameters and a trailing /*";
+
+/** Why `path` is not a route path of SPEC 8, or null when it is one. */
+export function routePathProblem(path: string): string | null {
+  if (!path.startsWith("/")) return "must start with /";
+  const segments = path.slice(1).split("/");
+  const parameters = new Set<string>();
+  for (const [index, segment] of segments.entries()) {
+    const last = index === segments.length - 1;
+    if (segment === "") {
+      if (!last) return "must not hold an empty segment (//)";
+    } else if (segment === "*") {
+      if (!last) return "may hold * only as its last segment, alone (/v1/*)";
+    } else if (segment.startsWith(":")) {
+      if (!PARAMETER.test(segment)) return `has the parameter '${segment}': a parameter is :name (letters, digits, _), alone in its segment`;
+      if (parameters.has(segment)) return `uses the parameter ${segment} twice`;
+      parameters.add(segment);
+    } else {
+      for (const token of segment.match(LITERAL_TOKEN) ?? []) {
+        if (!LITERAL_CHARACTER.test(token) || (token.startsWith("%") && !isUnreservedOrHigh(token))) {
+          return `holds '${token}', which is not allowed: ${SYNTAX}`;
+        }
+      }
+      const decoded = canonicalPath(`/${segment}`);
+      if (decoded.ok && decoded.path === "/") return "must not hold a . or .. segment";
+    }
+  }
+  const canonical = canonicalPath(path);
+  if (!canonical.ok) return `is not a URL path: ${canonical.message}`;
+  if (/^\/_gateway(?:\/|$)/i.test(canonical.path)) return "must not be under /_gateway/, which belongs to the gateway";
+  return null;
+}
+
+function isUnreservedOrHigh(escape: string): boolean {
+  const byte = Number.parseInt(escape.slice(1), 16);
+  return byte >= 0x80 || /^[A-Za-z0-9\-._~]$/.test(String.fromCharCode(byte));
+}
+
+/** Routes must pass routePathProblem (config.ts checks it first); throws otherwise. */
 export function compileRoutes(specs: readonly RouteSpec[], defaultTimeoutMs: number): CompiledRoute[] {
   return specs.map((spec) => {
-    const router = IttyRouter();
-    router.all(spec.path);
-    const pattern = router.routes[0]?.[1];
-    if (!(pattern instanceof RegExp)) throw new Error(`itty-router did not compile ${spec.path}`);
+    const problem = routePathProblem(spec.path);
+    if (problem !== null) throw new Error(`route path ${spec.path} ${problem}`);
     return {
       method: spec.method?.toUpperCase() ?? null,
       path: spec.path,
@@ -43,16 +100,36 @@ export function compileRoutes(specs: readonly RouteSpec[], defaultTimeoutMs: num
       credits: spec.public ? 0 : (spec.credits ?? 0),
       timeoutMs: spec.timeout_ms ?? defaultTimeoutMs,
       public: spec.public ?? false,
-      pattern,
+      encodedSlashes: spec.encoded_slashes ?? false,
+      pattern: compilePattern(spec.path),
     };
   });
 }
 
-/** First match wins. A route for GET also serves HEAD. */
-export function matchRoute(routes: readonly CompiledRoute[], method: string, pathname: string): RouteMatch | null {
+/**
+ * itty-router compiles the pattern, spelled canonically (`%61` → `a`, `é` → `%C3%A9`) so it
+ * meets requests on their own terms; letter case is ignored (SPEC 10 step 3).
+ */
+function compilePattern(path: string): RegExp {
+  const canonical = canonicalPath(path);
+  if (!canonical.ok) throw new Error(`route path ${path} has no canonical form`);
+  const router = IttyRouter();
+  router.all(canonical.path);
+  const pattern = router.routes[0]?.[1];
+  if (!(pattern instanceof RegExp)) throw new Error(`itty-router did not compile ${path}`);
+  return ignoringCase(pattern);
+}
+
+/** The same pattern, without regard to letter case (SPEC 10 step 3). */
+export function ignoringCase(pattern: RegExp): RegExp {
+  return new RegExp(pattern.source, `${pattern.flags.replace("i", "")}i`);
+}
+
+/** First match wins, on a canonical path (paths.ts). A route for GET also serves HEAD. */
+export function matchRoute(routes: readonly CompiledRoute[], method: string, path: string): RouteMatch | null {
   for (const route of routes) {
     if (!methodMatches(route.method, method)) continue;
-    if (!route.pattern.test(pathname)) continue;
+    if (!route.pattern.test(path)) continue;
     return { route, scope: route.scope ?? defaultScope(method) };
   }
   return null;

@@ -9,6 +9,7 @@ import { fail, type RequestContext } from "../context.ts";
 import { GatewayError, successResponse, type ErrorSpec } from "../envelope.ts";
 import { ACCOUNT_ID_PATTERN, KEY_ID_PATTERN, hashKey, mintKey } from "../keys.ts";
 import { tokensEqual } from "../secrets.ts";
+import { ignoringCase } from "../routes.ts";
 import { MAX_BODY_BYTES, adjustCreditsBody, createAccountBody, createKeyBody, parseBody, updateAccountBody } from "./bodies.ts";
 
 type AdminRequest = IRequest & { ctx: RequestContext };
@@ -75,14 +76,18 @@ router
     return answer(ctx, result, 200, { not_found: `Key '${keyId}' of account '${id}' does not exist` });
   })
   .all("*", ({ ctx, method }) => {
-    throw notFound(`No gateway endpoint matches ${method} ${ctx.url.pathname.slice(0, 120)}`);
+    throw notFound(`No gateway endpoint matches ${method} ${ctx.path.slice(0, 120)}`);
   });
 
+// SPEC 10: the admin API's paths compare like the routes', without regard to letter case.
+for (const route of router.routes) route[1] = ignoringCase(route[1]);
+
 export async function handleAdmin(ctx: RequestContext): Promise<Response> {
-  // itty-router hands handlers the request itself; the context rides along on it.
-  const request = Object.assign(ctx.request, { ctx }) as unknown as AdminRequest;
+  // itty-router dispatches on the canonical path (SPEC 10), not the one the client spelled;
+  // handlers read the request itself through the context that rides along.
+  const dispatch = { method: ctx.request.method, url: `${ctx.url.origin}${ctx.path}${ctx.url.search}`, ctx } as unknown as AdminRequest;
   try {
-    const response = (await router.fetch(request)) as Response | undefined;
+    const response = (await router.fetch(dispatch)) as Response | undefined;
     return response ?? fail(ctx, { code: "NOT_FOUND", message: "No such gateway endpoint" });
   } catch (error) {
     if (error instanceof GatewayError) return fail(ctx, error.spec);

@@ -17,10 +17,13 @@ export interface UpstreamTarget {
   upstreamToken: string | null;
 }
 
-/** UPSTREAM_URL joined with the request's path and query: a base path is kept as a prefix. */
-export function upstreamUrlFor(base: URL, url: URL): string {
+/**
+ * UPSTREAM_URL joined with the request's canonical path (SPEC 10) and its query as received:
+ * a base path is kept as a prefix.
+ */
+export function upstreamUrlFor(base: URL, path: string, search: string): string {
   const basePath = base.pathname.replace(/\/+$/, "");
-  return `${base.origin}${basePath}${url.pathname}${url.search}`;
+  return `${base.origin}${basePath}${path}${search}`;
 }
 
 export function upstreamHeaders(

@@ -36,7 +36,7 @@ export async function relay(ctx: RequestContext, route: CompiledRoute, admitted:
 async function forwardAndAnswer(ctx: RequestContext, route: CompiledRoute, admitted: Admitted | null): Promise<Response> {
   const { request, url, config } = ctx;
   const headers = upstreamHeaders(request.headers, url, ctx.requestId, admitted?.identity ?? null, config.upstreamToken);
-  const result = await callUpstream(request, upstreamUrlFor(config.upstreamUrl, url), headers, route.timeoutMs);
+  const result = await callUpstream(request, upstreamUrlFor(config.upstreamUrl, ctx.path, url.search), headers, route.timeoutMs);
 
   const gatewayHeaders = admitted === null ? new Headers() : rateLimitHeaders(admitted.windows);
   let balance = admitted?.balance ?? null;

@@ -87,11 +87,18 @@ describe("long, encoded and unicode paths", () => {
     expect(String(line?.path).length).toBeLessThanOrEqual(200);
   });
 
-  it("percent-encoding reaches the origin as sent, invalid escapes included", async () => {
-    const path = "/p/a%2Fb%20c%3F%23/%zz?q=%26%3D&r=%zz&s=%00";
-    const reply = await send(gateway.url, path);
+  it("escapes reach the origin in their one spelling (SPEC 10); the query exactly as sent", async () => {
+    const reply = await send(gateway.url, "/p/a%20c%3f%23/%7e%41?q=%26%3D&r=%zz&s=%00");
     expect(reply.status).toBe(200);
-    expect(receivedFor(origin.received, reply).path).toBe(path);
+    expect(receivedFor(origin.received, reply).path).toBe("/p/a%20c%3F%23/~A?q=%26%3D&r=%zz&s=%00");
+  });
+
+  it("an encoded slash, an invalid escape or a lone % in the path: 400, and the origin is not called", async () => {
+    await withOriginUntouched(async () => {
+      for (const path of ["/p/a%2Fb", "/p/%zz", "/p/%", "/p/a%5Cb", "/p/a;b"]) {
+        expectEnvelope(await send(gateway.url, path), { status: 400, code: "VALIDATION_ERROR", message: "Malformed request path" });
+      }
+    });
   });
 
   it("encoded dot segments are resolved before routing, so they cannot escape a public route", async () => {

@@ -189,6 +189,11 @@ describe("npm run check (scripts/check-config.ts)", () => {
     expect(result).toEqual({ code: 0, stdout: `${path}: configuration OK (2 routes, plans: default, pro)\n`, stderr: "" });
   });
 
+  it("passes a route with encoded_slashes", async () => {
+    const path = project(gatewayToml({ ...GOOD_VARS, ROUTES: [{ path: "/v1/files/:name", encoded_slashes: true }, { path: "/v1/*" }] }), SECRETS);
+    expect(await runCheck(path)).toEqual({ code: 0, stdout: `${path}: configuration OK (2 routes, plans: default, pro)\n`, stderr: "" });
+  });
+
   it("says so when ROUTES is absent", async () => {
     const path = project(gatewayToml({ UPSTREAM_URL: "https://origin.example.com" }), SECRETS);
     const result = await runCheck(path);
@@ -218,6 +223,13 @@ describe("npm run check (scripts/check-config.ts)", () => {
     ["a negative timeout", { UPSTREAM_TIMEOUT_MS: -1 }, "UPSTREAM_TIMEOUT_MS: must be a positive integer of milliseconds"],
     ["a public route with a scope", { ROUTES: [{ path: "/v1/*", public: true, scope: "read" }] }, "ROUTES[0]: a public route cannot set scope"],
     ["an unknown route field", { ROUTES: [{ path: "/v1/*", credit: 5 }] }, "ROUTES[0].credit: unknown field"],
+    [
+      "a route path that would be a regular expression",
+      { ROUTES: [{ path: "/v1/status|", public: true }, { path: "/v1/*" }] },
+      "ROUTES[0].path: holds '|', which is not allowed: a route path is literal segments (letters, digits, - . _ ~), :name parameters and a trailing /*",
+    ],
+    ["method *", { ROUTES: [{ path: "/v1/*", method: "*" }] }, "ROUTES[0].method: must be an HTTP method such as GET (leave method out to match every method)"],
+    ["encoded_slashes that is not a boolean", { ROUTES: [{ path: "/v1/files/:name", encoded_slashes: "yes" }] }, "ROUTES[0].encoded_slashes: must be true or false"],
   ])("refuses %s, naming the field", async (_name, vars, problem) => {
     const path = project(gatewayToml({ ...GOOD_VARS, ...vars }), SECRETS);
     const result = await runCheck(path);

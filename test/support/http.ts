@@ -76,3 +76,40 @@ export function rawStatus(answer: string): number {
   const match = /^HTTP\/1\.[01] (\d{3})/.exec(answer);
   return match ? Number(match[1]) : 0;
 }
+
+/**
+ * `GET <target>` written byte for byte (latin1) on a fresh connection, so that no client
+ * library resolves, encodes or refuses any of it; the answer parsed into a Reply.
+ */
+export async function rawGet(port: number, target: string, headers: Record<string, string> = {}): Promise<Reply> {
+  const head = [`GET ${target} HTTP/1.1`, "Host: gw.test", ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`), "Connection: close", "", ""];
+  return parseRawReply(await rawExchange(port, Buffer.from(head.join("\r\n"), "latin1")));
+}
+
+/** An HTTP/1.1 answer read to the end of the connection (Content-Length or chunked). */
+export function parseRawReply(answer: string): Reply {
+  const split = answer.indexOf("\r\n\r\n");
+  const head = split < 0 ? answer : answer.slice(0, split);
+  let rest = Buffer.from(split < 0 ? "" : answer.slice(split + 4), "latin1");
+  const [statusLine = "", ...lines] = head.split("\r\n");
+  const headers = new Headers();
+  for (const line of lines) {
+    const colon = line.indexOf(":");
+    if (colon > 0) headers.append(line.slice(0, colon).trim(), line.slice(colon + 1).trim());
+  }
+  if (/\bchunked\b/i.test(headers.get("transfer-encoding") ?? "")) {
+    const chunks: Buffer[] = [];
+    let offset = 0;
+    for (;;) {
+      const lineEnd = rest.indexOf("\r\n", offset);
+      if (lineEnd < 0) break;
+      const size = Number.parseInt(rest.subarray(offset, lineEnd).toString("latin1"), 16);
+      if (!(size > 0)) break;
+      chunks.push(rest.subarray(lineEnd + 2, lineEnd + 2 + size));
+      offset = lineEnd + 2 + size + 2;
+    }
+    rest = Buffer.concat(chunks);
+  }
+  const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(statusLine)?.[1] ?? 0);
+  return { status, headers, body: rest, text: rest.toString("utf8") };
+}

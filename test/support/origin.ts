@@ -21,10 +21,16 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createHash } from "node:crypto";
 import type { AddressInfo } from "node:net";
+import { reachedHandlers, type OriginHandler, type RoutingMode } from "./origin-routing.ts";
 
 export interface ReceivedRequest {
   method: string;
+  /** Path and query after the URL parser read the target (so `/a/../b` shows as `/b`). */
   path: string;
+  /** The request target exactly as it came over the wire. */
+  target: string;
+  /** With OriginOptions.handlers: the handler each routing mode runs for `target`. */
+  reached?: Record<RoutingMode, string>;
   headers: Record<string, string | string[] | undefined>;
   bodyBytes: number;
   body: string;
@@ -35,6 +41,11 @@ export interface ReceivedRequest {
 export interface OriginOptions {
   /** Node's limit on a request's head (default 16 KiB); raise it to receive huge headers. */
   maxHeaderSize?: number;
+  /**
+   * An app's handlers: every request is then routed as nginx, Go, Tomcat and Express would
+   * route it (origin-routing.ts), and each one's handler is recorded in `reached`.
+   */
+  handlers?: readonly OriginHandler[];
 }
 
 /** N bytes that are not all alike, so a reordered, dropped or repeated chunk shows. */
@@ -58,7 +69,7 @@ export async function startOrigin(port = 0, options: OriginOptions = {}): Promis
   const flaky = new Map<string, number>();
   const serverOptions = options.maxHeaderSize === undefined ? {} : { maxHeaderSize: options.maxHeaderSize };
   const server: Server = createServer(serverOptions, (req, res) => {
-    handle(req, res, received, flaky).catch(() => res.destroy());
+    handle(req, res, received, flaky, options.handlers).catch(() => res.destroy());
   });
   server.keepAliveTimeout = 5_000;
   await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
@@ -75,7 +86,13 @@ export async function startOrigin(port = 0, options: OriginOptions = {}): Promis
   };
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, received: ReceivedRequest[], flaky: Map<string, number>): Promise<void> {
+async function handle(
+  req: IncomingMessage,
+  res: ServerResponse,
+  received: ReceivedRequest[],
+  flaky: Map<string, number>,
+  handlers: readonly OriginHandler[] | undefined,
+): Promise<void> {
   const url = new URL(req.url ?? "/", "http://origin.test");
   const path = url.pathname;
 
@@ -90,6 +107,8 @@ async function handle(req: IncomingMessage, res: ServerResponse, received: Recei
   const record: ReceivedRequest = {
     method: req.method ?? "",
     path: `${path}${url.search}`,
+    target: req.url ?? "",
+    ...(handlers === undefined ? {} : { reached: reachedHandlers(req.url ?? "", handlers) }),
     headers: req.headers,
     bodyBytes: body.byteLength,
     body: body.byteLength <= 64 * 1024 ? body.toString("utf8") : "",

@@ -78,6 +78,34 @@ describe("parseConfig", () => {
     [{ ...base, ROUTES: [{ path: "a" }] }, "ROUTES[0].path: must start with /"],
     [{ ...base, ROUTES: [{ method: "GET" }] }, "ROUTES[0].path: is required"],
     [{ ...base, ROUTES: [{ path: "/_gateway/x" }] }, "ROUTES[0].path: must not be under /_gateway/"],
+    [{ ...base, ROUTES: [{ path: "/_Gateway/x" }] }, "ROUTES[0].path: must not be under /_gateway/"],
+    [{ ...base, ROUTES: [{ path: "/%5Fgateway" }] }, "ROUTES[0].path: must not be under /_gateway/"],
+    // SPEC 8: literal segments, :name parameters and a trailing *; nothing else, never a regex.
+    [{ ...base, ROUTES: [{ path: "/v1/status|", public: true }] }, "ROUTES[0].path: holds '|', which is not allowed"],
+    [{ ...base, ROUTES: [{ path: "/v1/(admin)" }] }, "ROUTES[0].path: holds '(', which is not allowed"],
+    [{ ...base, ROUTES: [{ path: "/v1/[a-z]" }] }, "ROUTES[0].path: holds '[', which is not allowed"],
+    [{ ...base, ROUTES: [{ path: "/v1/posts?" }] }, "ROUTES[0].path: holds '?', which is not allowed"],
+    [{ ...base, ROUTES: [{ path: "/v1/a+" }] }, "ROUTES[0].path: holds '+', which is not allowed"],
+    [{ ...base, ROUTES: [{ path: "/v1\\admin" }] }, "ROUTES[0].path: holds '\\', which is not allowed"],
+    [{ ...base, ROUTES: [{ path: "/v1/{id}" }] }, "ROUTES[0].path: holds '{', which is not allowed"],
+    [{ ...base, ROUTES: [{ path: "/v1/$metadata" }] }, "ROUTES[0].path: holds '$', which is not allowed"],
+    [{ ...base, ROUTES: [{ path: "/v1/@me" }] }, "ROUTES[0].path: holds '@', which is not allowed"],
+    [{ ...base, ROUTES: [{ path: "/v1/a;b" }] }, "ROUTES[0].path: holds ';', which is not allowed"],
+    [{ ...base, ROUTES: [{ path: "/v1/a%2Fb" }] }, "ROUTES[0].path: holds '%2F', which is not allowed"],
+    [{ ...base, ROUTES: [{ path: "/v1/a%zz" }] }, "ROUTES[0].path: holds '%zz', which is not allowed"],
+    [{ ...base, ROUTES: [{ path: "/v1*" }] }, "ROUTES[0].path: holds '*', which is not allowed"],
+    [{ ...base, ROUTES: [{ path: "/v1/*/x" }] }, "ROUTES[0].path: may hold * only as its last segment"],
+    [{ ...base, ROUTES: [{ path: "/v1/:id+" }] }, "ROUTES[0].path: has the parameter ':id+'"],
+    [{ ...base, ROUTES: [{ path: "/v1/:name.:ext" }] }, "ROUTES[0].path: has the parameter ':name.:ext'"],
+    [{ ...base, ROUTES: [{ path: "/v1/:1" }] }, "ROUTES[0].path: has the parameter ':1'"],
+    [{ ...base, ROUTES: [{ path: "/v1/x:y" }] }, "ROUTES[0].path: holds ':', which is not allowed"],
+    [{ ...base, ROUTES: [{ path: "/v1/:id/x/:id" }] }, "ROUTES[0].path: uses the parameter :id twice"],
+    [{ ...base, ROUTES: [{ path: "/v1//admin" }] }, "ROUTES[0].path: must not hold an empty segment (//)"],
+    [{ ...base, ROUTES: [{ path: "/v1/../admin" }] }, "ROUTES[0].path: must not hold a . or .. segment"],
+    [{ ...base, ROUTES: [{ path: "/v1/%2e/admin" }] }, "ROUTES[0].path: must not hold a . or .. segment"],
+    [{ ...base, ROUTES: [{ path: "/v1/*", method: "*" }] }, "ROUTES[0].method: must be an HTTP method such as GET (leave method out to match every method)"],
+    [{ ...base, ROUTES: [{ path: "/v1/*", method: "G*T" }] }, "ROUTES[0].method: must be an HTTP method such as GET"],
+    [{ ...base, ROUTES: [{ path: "/v1/*", encoded_slashes: "yes" }] }, "ROUTES[0].encoded_slashes: must be true or false"],
     [{ ...base, ROUTES: [{ path: "/a", public: true, scope: "read" }] }, "ROUTES[0]: a public route cannot set scope"],
     [{ ...base, ROUTES: [{ path: "/a", public: true, credits: 5 }] }, "ROUTES[0]: a public route cannot set credits"],
     [{ ...base, ROUTES: [{ path: "/a", method: "GE T" }] }, "ROUTES[0].method: must be an HTTP method"],
@@ -87,6 +115,25 @@ describe("parseConfig", () => {
     [{ ...base, CORS_ORIGINS: ["app.example.com"] }, "CORS_ORIGINS[0]: must be an origin"],
   ])("refuses %j, naming the field", (env, message) => {
     expect(error(env)).toContain(message);
+  });
+});
+
+describe("route paths and encoded_slashes", () => {
+  it("a route's literal is spelled canonically, so it meets requests on their own terms", () => {
+    const config = ok({ ...base, ROUTES: [{ path: "/v1/%61dmin" }, { path: "/v1/café/:id" }, { path: "/files/:name", encoded_slashes: true }, { path: "/*" }] });
+    expect(matchRoute(config.routes, "GET", "/v1/admin")?.route.path).toBe("/v1/%61dmin");
+    expect(matchRoute(config.routes, "GET", "/V1/ADMIN/")?.route.path).toBe("/v1/%61dmin");
+    expect(matchRoute(config.routes, "GET", "/v1/caf%C3%A9/7")?.route.path).toBe("/v1/café/:id");
+    expect(config.routes.map((route) => route.encodedSlashes)).toEqual([false, false, true, false]);
+    // %2F is an ordinary character while matching: the parameter takes it.
+    expect(matchRoute(config.routes, "GET", "/files/a%2Fb")?.route.path).toBe("/files/:name");
+  });
+
+  it("method is upper-cased and otherwise an HTTP method; leaving it out matches every method", () => {
+    const config = ok({ ...base, ROUTES: [{ path: "/a", method: "propfind" }, { path: "/b" }] });
+    expect(config.routes[0]?.method).toBe("PROPFIND");
+    expect(matchRoute(config.routes, "PROPFIND", "/a")?.route.path).toBe("/a");
+    for (const method of ["GET", "DELETE", "PURGE"]) expect(matchRoute(config.routes, method, "/b")?.route.path).toBe("/b");
   });
 });
 
@@ -121,7 +168,7 @@ describe("the route table", () => {
   });
 
   it("matches encoded and unicode paths as the URL parser gives them", () => {
-    expect(matchRoute(routes, "GET", new URL("https://gw.test/v1/caf%C3%A9/%2F..%2F").pathname)?.route.path).toBe("/v1/*");
+    expect(matchRoute(routes, "GET", new URL("https://gw.test/v1/caf%C3%A9/%2F").pathname)?.route.path).toBe("/v1/*");
     expect(matchRoute(routes, "GET", new URL("https://gw.test/v1/ünïcödé").pathname)?.route.path).toBe("/v1/*");
     expect(matchRoute(routes, "GET", `/v1/${"a".repeat(8192)}`)?.route.path).toBe("/v1/*");
   });

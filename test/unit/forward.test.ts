@@ -61,8 +61,10 @@ describe("upstreamHeaders", () => {
 
 describe("upstreamUrlFor", () => {
   it("joins the base path, the request path and the query", () => {
-    expect(upstreamUrlFor(new URL("https://o.test"), url)).toBe("https://o.test/v1/posts?x=1");
-    expect(upstreamUrlFor(new URL("https://o.test/api/"), url)).toBe("https://o.test/api/v1/posts?x=1");
-    expect(upstreamUrlFor(new URL("https://o.test:8443/api"), new URL("https://gw.test/"))).toBe("https://o.test:8443/api/");
+    expect(upstreamUrlFor(new URL("https://o.test"), "/v1/posts", "?x=1")).toBe("https://o.test/v1/posts?x=1");
+    expect(upstreamUrlFor(new URL("https://o.test/api/"), "/v1/posts", "?x=1")).toBe("https://o.test/api/v1/posts?x=1");
+    expect(upstreamUrlFor(new URL("https://o.test:8443/api"), "/", "")).toBe("https://o.test:8443/api/");
+    // The query goes as received, however odd (SPEC 10 step 4); only the path is canonical.
+    expect(upstreamUrlFor(new URL("https://o.test"), "/v1/a%2Fb", "?x=..//%2e&y=%zz;")).toBe("https://o.test/v1/a%2Fb?x=..//%2e&y=%zz;");
   });
 });

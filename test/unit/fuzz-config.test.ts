@@ -186,7 +186,7 @@ describe("parseConfig under fuzzing", () => {
     // 500 instead of the message naming the field, and the pre-deploy check crashed.
     for (const path of ["/(", "/v1/[", "/v1/:id/x/:id"]) {
       const result = parseConfig({ UPSTREAM_URL: "http://127.0.0.1:9", ROUTES: [{ path: "/ok" }, { path }] });
-      expect(result).toEqual({ ok: false, error: expect.stringMatching(/^ROUTES\[1\]\.path: is not a route pattern/) });
+      expect(result).toEqual({ ok: false, error: expect.stringMatching(/^ROUTES\[1\]\.path: (holds '[(\[]', which is not allowed|uses the parameter :id twice)/) });
     }
   });
 
