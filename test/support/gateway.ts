@@ -11,7 +11,8 @@ import { stringify } from "smol-toml";
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const WRANGLER = join(ROOT, "node_modules/.bin/wrangler");
 
-export const ADMIN_TOKEN = "e2e-admin-token";
+/** At least 32 characters, as the configuration requires. */
+export const ADMIN_TOKEN = "e2e-admin-token-9d3b71c4e0a85f26b8d1";
 
 export interface GatewayOptions {
   /** [vars]: UPSTREAM_URL, PLANS, ROUTES, … (TOML tables and arrays of tables allowed). */
