@@ -1,11 +1,5 @@
-// Building the origin request and calling it (SPEC section 6): streamed both ways, with
-// the header hygiene of a proxy and a timeout that turns a hanging origin into an answer.
-
-/** RFC 9110 §7.6.1: connection-specific fields a proxy must not forward. */
-const HOP_BY_HOP = ["connection", "proxy-connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade", "proxy-authenticate", "proxy-authorization"];
-
-/** Header families only the gateway may set; a client's copies are dropped first. */
-const GATEWAY_OWNED = /^(x-account-|x-key-|x-forwarded-)/;
+// Calling the origin (SPEC section 6): streamed both ways, with a timeout that turns a
+// hanging origin into an answer. Which headers cross, both ways: headers.ts.
 
 export interface Identity {
   accountId: string;
@@ -21,35 +15,6 @@ export interface UpstreamTarget {
 export function upstreamUrlFor(base: URL, url: URL): string {
   const basePath = base.pathname.replace(/\/+$/, "");
   return `${base.origin}${basePath}${url.pathname}${url.search}`;
-}
-
-export function upstreamHeaders(
-  incoming: Headers,
-  url: URL,
-  requestId: string,
-  identity: Identity | null,
-  upstreamToken: string | null,
-): Headers {
-  const headers = new Headers(incoming);
-  const connectionListed = (incoming.get("connection") ?? "").split(",").map((h) => h.trim().toLowerCase());
-  for (const name of [...HOP_BY_HOP, ...connectionListed, "host", "authorization", "forwarded", "x-client-request-id"]) {
-    if (name !== "") headers.delete(name);
-  }
-  for (const name of [...headers.keys()]) if (GATEWAY_OWNED.test(name)) headers.delete(name);
-
-  const clientRequestId = incoming.get("x-request-id");
-  if (clientRequestId !== null) headers.set("X-Client-Request-Id", clientRequestId);
-  headers.set("X-Request-Id", requestId);
-  if (identity !== null) {
-    headers.set("X-Account-Id", identity.accountId);
-    headers.set("X-Key-Id", identity.keyId);
-  }
-  const clientIp = incoming.get("cf-connecting-ip");
-  if (clientIp !== null) headers.set("X-Forwarded-For", clientIp);
-  headers.set("X-Forwarded-Proto", url.protocol.replace(/:$/, ""));
-  headers.set("X-Forwarded-Host", url.host);
-  if (upstreamToken !== null) headers.set("Authorization", `Bearer ${upstreamToken}`);
-  return headers;
 }
 
 export type CallResult = { kind: "response"; response: Response } | { kind: "timeout" } | { kind: "unreachable"; detail: string };

@@ -5,7 +5,8 @@ import type { WindowState } from "../account/limiter.ts";
 import { fail, type RequestContext } from "../context.ts";
 import { rateLimitHeaders } from "../rate-limit-headers.ts";
 import type { CompiledRoute } from "../routes.ts";
-import { ERROR_BODY_LIMIT_BYTES, callUpstream, readBodyPrefix, upstreamHeaders, upstreamUrlFor, type Identity } from "./forward.ts";
+import { ERROR_BODY_LIMIT_BYTES, callUpstream, readBodyPrefix, upstreamUrlFor, type Identity } from "./forward.ts";
+import { dropGatewayAnswerHeaders, upstreamHeaders } from "./headers.ts";
 import { normalizeUpstream, type UpstreamOutcome } from "./normalize.ts";
 import { refund } from "./refund.ts";
 import { watchBody } from "./watch-body.ts";
@@ -78,6 +79,7 @@ async function forwardAndAnswer(ctx: RequestContext, route: CompiledRoute, admit
 
 function passThrough(response: Response, body: ReadableStream | null, gatewayHeaders: Headers, requestId: string): Response {
   const out = new Response(body, response);
+  dropGatewayAnswerHeaders(out.headers);
   for (const [name, value] of gatewayHeaders) out.headers.set(name, value);
   out.headers.set("X-Request-Id", requestId);
   return out;
