@@ -1,5 +1,6 @@
-// Calling the origin (SPEC section 6): streamed both ways, with a timeout that turns a
-// hanging origin into an answer. Which headers cross, both ways: headers.ts.
+// Calling the origin (SPEC section 6): the request streamed there, the answer streamed back
+// exactly as the origin encoded it, and a timeout that turns a hanging origin into an answer.
+// Which headers cross, both ways: headers.ts.
 
 export interface Identity {
   accountId: string;
@@ -22,6 +23,10 @@ export type CallResult = { kind: "response"; response: Response } | { kind: "tim
 /**
  * Calls the origin. `timeoutMs` bounds the wait for the response headers; a 2xx body then
  * streams for as long as it takes. Redirects are passed to the client, not followed.
+ *
+ * The body comes back as the origin encoded it (`encodeResponseBody: "manual"`): passed on
+ * with the same Content-Encoding and Content-Length, a client gets the origin's very bytes on
+ * every route, and a charged body can be counted against its Content-Length.
  */
 export async function callUpstream(
   request: Request,
@@ -39,6 +44,7 @@ export async function callUpstream(
       body: hasBody ? request.body : null,
       redirect: "manual",
       signal: controller.signal,
+      encodeResponseBody: "manual",
     });
     return { kind: "response", response };
   } catch (error) {
@@ -52,23 +58,39 @@ export async function callUpstream(
 /** Enough of an error body to find a message in; the rest is never read. */
 export const ERROR_BODY_LIMIT_BYTES = 64 * 1024;
 
+/** The codings an error body may arrive in and still be read (the runtime has decoders for these). */
+const READABLE_CODINGS: Readonly<Record<string, "gzip" | "deflate" | null>> = {
+  identity: null,
+  gzip: "gzip",
+  "x-gzip": "gzip",
+  deflate: "deflate",
+};
+
 /**
- * Reads at most `limitBytes` of a body as text, within `timeoutMs`. null when the body
- * cannot be read (reset, timeout): the caller then answers without it.
+ * Reads at most `limitBytes` of a body (decoded) as text, within `timeoutMs`. null when the
+ * body cannot be read (reset, timeout, an unknown coding): the caller then answers without it.
+ * The body is cancelled once read, so the origin's connection is released.
  */
 export async function readBodyPrefix(response: Response, limitBytes: number, timeoutMs: number): Promise<string | null> {
   if (response.body === null) return "";
-  const reader = response.body.getReader();
+  const coding = (response.headers.get("Content-Encoding") ?? "identity").trim().toLowerCase();
+  const decoder = Object.hasOwn(READABLE_CODINGS, coding) ? READABLE_CODINGS[coding] : undefined;
+  if (decoder === undefined) {
+    response.body.cancel().catch(() => {});
+    return null;
+  }
+  const body = decoder === null ? response.body : response.body.pipeThrough(new DecompressionStream(decoder));
+  const reader = body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
-  let timer: ReturnType<typeof setTimeout> | null = null;
-  const deadline = new Promise<"timeout">((resolve) => {
-    timer = setTimeout(() => resolve("timeout"), timeoutMs);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<"expired">((resolve) => {
+    timer = setTimeout(() => resolve("expired"), timeoutMs);
   });
   try {
     while (size < limitBytes) {
-      const next = await Promise.race([reader.read(), deadline]);
-      if (next === "timeout") return null;
+      const next = await Promise.race([reader.read(), expired]);
+      if (next === "expired") return null;
       if (next.done) break;
       chunks.push(next.value);
       size += next.value.byteLength;

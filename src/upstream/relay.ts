@@ -77,10 +77,14 @@ async function forwardAndAnswer(ctx: RequestContext, route: CompiledRoute, admit
   return fail(ctx, { ...spec, headers: gatewayHeaders });
 }
 
+/**
+ * The origin's answer with the gateway's headers. Its body is passed on exactly as the origin
+ * encoded it (`encodeBody: "manual"`: the runtime must not compress it a second time).
+ */
 function passThrough(response: Response, body: ReadableStream | null, gatewayHeaders: Headers, requestId: string): Response {
-  const out = new Response(body, response);
-  dropGatewayAnswerHeaders(out.headers);
-  for (const [name, value] of gatewayHeaders) out.headers.set(name, value);
-  out.headers.set("X-Request-Id", requestId);
-  return out;
+  const headers = new Headers(response.headers);
+  dropGatewayAnswerHeaders(headers);
+  for (const [name, value] of gatewayHeaders) headers.set(name, value);
+  headers.set("X-Request-Id", requestId);
+  return new Response(body, { status: response.status, statusText: response.statusText, headers, encodeBody: "manual" });
 }
