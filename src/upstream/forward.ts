@@ -1,6 +1,6 @@
 // Calling the origin (SPEC section 6): the request streamed there, the answer streamed back
-// exactly as the origin encoded it, and a timeout that turns a hanging origin into an answer.
-// Which headers cross, both ways: headers.ts.
+// exactly as the origin encoded it, a timeout that turns a hanging origin into an answer,
+// and a client that leaves cancelling the call. Which headers cross, both ways: headers.ts.
 
 export interface Identity {
   accountId: string;
@@ -18,24 +18,29 @@ export function upstreamUrlFor(base: URL, url: URL): string {
   return `${base.origin}${basePath}${url.pathname}${url.search}`;
 }
 
-export type CallResult = { kind: "response"; response: Response } | { kind: "timeout" } | { kind: "unreachable"; detail: string };
+export type CallResult =
+  | { kind: "response"; response: Response }
+  | { kind: "timeout" }
+  | { kind: "client_gone" }
+  | { kind: "unreachable"; detail: string };
 
 /**
  * Calls the origin. `timeoutMs` bounds the wait for the response headers; a 2xx body then
  * streams for as long as it takes. Redirects are passed to the client, not followed.
  *
- * The body comes back as the origin encoded it (`encodeResponseBody: "manual"`): passed on
- * with the same Content-Encoding and Content-Length, a client gets the origin's very bytes on
- * every route, and a charged body can be counted against its Content-Length.
+ * The call is cancelled when the client goes away (`request.signal`, with the
+ * enable_request_signal compatibility flag). The body comes back as the origin encoded it
+ * (`encodeResponseBody: "manual"`): passed on with the same Content-Encoding and
+ * Content-Length, a client gets the origin's very bytes on every route, and a charged body
+ * can be counted against its Content-Length.
  */
-export async function callUpstream(
-  request: Request,
-  target: string,
-  headers: Headers,
-  timeoutMs: number,
-): Promise<CallResult> {
+export async function callUpstream(request: Request, target: string, headers: Headers, timeoutMs: number): Promise<CallResult> {
+  const clientGone = request.signal;
+  if (clientGone.aborted) return { kind: "client_gone" };
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), timeoutMs);
+  const cancel = () => controller.abort();
+  clientGone.addEventListener("abort", cancel);
   try {
     const hasBody = request.method !== "GET" && request.method !== "HEAD" && request.body !== null;
     const response = await fetch(target, {
@@ -46,12 +51,19 @@ export async function callUpstream(
       signal: controller.signal,
       encodeResponseBody: "manual",
     });
+    if (clientGone.aborted) {
+      // The answer came as the client left: nobody will read it, so it is not a success.
+      response.body?.cancel().catch(() => {});
+      return { kind: "client_gone" };
+    }
     return { kind: "response", response };
   } catch (error) {
+    if (clientGone.aborted) return { kind: "client_gone" };
     if (controller.signal.aborted) return { kind: "timeout" };
     return { kind: "unreachable", detail: error instanceof Error ? error.message : String(error) };
   } finally {
     clearTimeout(timer);
+    clientGone.removeEventListener("abort", cancel);
   }
 }
 

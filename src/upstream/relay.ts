@@ -53,13 +53,19 @@ async function forwardAndAnswer(ctx: RequestContext, route: CompiledRoute, admit
       let body = response.body;
       if (charged && response.status < 300 && body !== null) {
         const accountId = admitted.identity.accountId;
-        body = watchBody(body, response.headers.get("Content-Length"), () => refund(ctx, accountId), (p) => ctx.exec.waitUntil(p));
+        body = watchBody(body, {
+          contentLength: response.headers.get("Content-Length"),
+          clientGone: request.signal,
+          onOriginFailure: () => refund(ctx, accountId),
+          waitUntil: (promise) => ctx.exec.waitUntil(promise),
+        });
       }
       return passThrough(response, body, gatewayHeaders, ctx.requestId);
     }
   } else {
     ctx.log.origin_status = null;
     if (result.kind === "unreachable") ctx.log.error = `upstream unreachable: ${result.detail}`;
+    if (result.kind === "client_gone") ctx.log.error = "the client went away before the origin answered; the call was cancelled";
   }
 
   const outcome: UpstreamOutcome =

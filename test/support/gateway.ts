@@ -52,6 +52,7 @@ export function gatewayToml(vars: Record<string, unknown>): string {
     name: "tollgate-e2e",
     main: join(ROOT, "src/index.ts"),
     compatibility_date: "2026-05-01",
+    compatibility_flags: ["enable_request_signal"], // as in wrangler.toml
     durable_objects: { bindings: [{ name: "ACCOUNTS", class_name: "AccountDO" }] },
     migrations: [{ tag: "v1", new_sqlite_classes: ["AccountDO"] }],
     vars,
