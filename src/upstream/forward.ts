@@ -1,6 +1,6 @@
 // Calling the origin (SPEC section 6): the request streamed there, the answer streamed back
 // exactly as the origin encoded it, a timeout that turns a hanging origin into an answer,
-// and a client that leaves cancelling the call. Which headers cross, both ways: headers.ts.
+// and a client that leaves cancelling the call.
 
 export interface Identity {
   accountId: string;
@@ -19,7 +19,12 @@ export function upstreamUrlFor(base: URL, url: URL): string {
 }
 
 export type CallResult =
-  | { kind: "response"; response: Response }
+  | {
+      kind: "response";
+      response: Response;
+      /** When the route's timeout runs out (epoch ms): an error body is read until then at most. */
+      deadline: number;
+    }
   | { kind: "timeout" }
   | { kind: "client_gone" }
   | { kind: "unreachable"; detail: string };
@@ -37,6 +42,7 @@ export type CallResult =
 export async function callUpstream(request: Request, target: string, headers: Headers, timeoutMs: number): Promise<CallResult> {
   const clientGone = request.signal;
   if (clientGone.aborted) return { kind: "client_gone" };
+  const deadline = Date.now() + timeoutMs;
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), timeoutMs);
   const cancel = () => controller.abort();
@@ -56,7 +62,7 @@ export async function callUpstream(request: Request, target: string, headers: He
       response.body?.cancel().catch(() => {});
       return { kind: "client_gone" };
     }
-    return { kind: "response", response };
+    return { kind: "response", response, deadline };
   } catch (error) {
     if (clientGone.aborted) return { kind: "client_gone" };
     if (controller.signal.aborted) return { kind: "timeout" };
@@ -79,15 +85,17 @@ const READABLE_CODINGS: Readonly<Record<string, "gzip" | "deflate" | null>> = {
 };
 
 /**
- * Reads at most `limitBytes` of a body (decoded) as text, within `timeoutMs`. null when the
- * body cannot be read (reset, timeout, an unknown coding): the caller then answers without it.
- * The body is cancelled once read, so the origin's connection is released.
+ * Reads at most `limitBytes` of a body (decoded) as text, until `deadline` (epoch ms) at the
+ * latest. null when the body cannot be read (reset, deadline passed, an unknown coding): the
+ * caller then answers without it. The body is cancelled once read, so the origin's
+ * connection is released.
  */
-export async function readBodyPrefix(response: Response, limitBytes: number, timeoutMs: number): Promise<string | null> {
+export async function readBodyPrefix(response: Response, limitBytes: number, deadline: number): Promise<string | null> {
   if (response.body === null) return "";
   const coding = (response.headers.get("Content-Encoding") ?? "identity").trim().toLowerCase();
   const decoder = Object.hasOwn(READABLE_CODINGS, coding) ? READABLE_CODINGS[coding] : undefined;
-  if (decoder === undefined) {
+  const timeoutMs = deadline - Date.now();
+  if (decoder === undefined || timeoutMs <= 0) {
     response.body.cancel().catch(() => {});
     return null;
   }

@@ -51,6 +51,14 @@ const STATUS_CODES: Readonly<Record<number, ErrorCode>> = {
   428: "PRECONDITION_FAILED",
 };
 
+/**
+ * Whether an error answer's body can shape the envelope: a 4xx's message is extracted, but
+ * a 5xx's body is never shown and a 401 is the gateway's own problem, so those are not read.
+ */
+export function bodyIsShown(status: number): boolean {
+  return status >= 400 && status < 500 && status !== 401;
+}
+
 export function normalizeUpstream(outcome: UpstreamOutcome, now: number): ErrorSpec {
   if (outcome.kind === "timeout") return { code: "INTERNAL_ERROR", message: UPSTREAM_MESSAGES.timeout };
   if (outcome.kind === "unreachable") return { code: "INTERNAL_ERROR", message: UPSTREAM_MESSAGES.unreachable };
