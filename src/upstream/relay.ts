@@ -84,7 +84,7 @@ async function outcomeOf(result: CallResult): Promise<UpstreamOutcome> {
 }
 
 function refundDebit(ctx: RequestContext, admitted: Admitted): Promise<number | null> {
-  return refund(ctx, admitted.identity.accountId);
+  return refund(ctx, { accountId: admitted.identity.accountId, amount: admitted.cost, certain: true });
 }
 
 /**
