@@ -24,7 +24,7 @@ export default defineConfig({
             miniflare: {
               bindings: {
                 UPSTREAM_URL: `http://127.0.0.1:${inject<number>("originPort")}`,
-                ADMIN_TOKEN: "test-admin-token",
+                ADMIN_TOKEN: "test-admin-token-4f9c2a7e81b3d605e7c9", // test/worker/helpers.ts ADMIN_TOKEN
                 UPSTREAM_TOKEN: "test-upstream-token",
               },
             },

@@ -9,6 +9,8 @@ import { childPidsNamed } from "./processes.ts";
 
 /** The project's compatibility date (wrangler.toml). */
 export const COMPATIBILITY_DATE = "2026-05-01";
+/** And its compatibility flags (wrangler.toml): both sides of a ratio run with them. */
+export const COMPATIBILITY_FLAGS = ["enable_request_signal"];
 
 export interface WorkerSpec {
   /** An ES module Worker (a bundle, or a single file with no imports). */
@@ -47,6 +49,7 @@ export async function startWorker(spec: WorkerSpec): Promise<RunningWorker> {
     // Module names are relative to this; workerd refuses paths that climb out with "..".
     modulesRoot: dirname(spec.scriptPath),
     compatibilityDate: COMPATIBILITY_DATE,
+    compatibilityFlags: COMPATIBILITY_FLAGS,
     bindings: spec.bindings,
     durableObjects,
     host: "127.0.0.1",

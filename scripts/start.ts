@@ -5,6 +5,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { startDemoOrigin } from "../demo/origin.ts";
+import { MIN_ADMIN_TOKEN_CHARS } from "../src/config.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
 const GATEWAY_PORT = Number(process.env.PORT ?? 8787);
@@ -14,14 +15,16 @@ const DEV_VARS = join(ROOT, ".dev.vars");
 // The demo key is shown once by the admin API; keep it locally so every start can print it.
 const DEMO_KEY_FILE = join(ROOT, ".wrangler", "demo-key");
 
+const ADMIN_TOKEN_LINE = /^ADMIN_TOKEN\s*=\s*"?([^"\n]*)"?\n?/m;
+
+/** The saved admin token, or a new one (32 random bytes) when there is none or it is too short to be accepted. */
 function adminToken(): string {
-  if (existsSync(DEV_VARS)) {
-    const match = /^ADMIN_TOKEN\s*=\s*"?([^"\n]+)"?/m.exec(readFileSync(DEV_VARS, "utf8"));
-    if (match?.[1]) return match[1];
-  }
-  const token = `dev_${randomBytes(18).toString("base64url")}`;
-  writeFileSync(DEV_VARS, `${existsSync(DEV_VARS) ? readFileSync(DEV_VARS, "utf8") : ""}ADMIN_TOKEN="${token}"\n`);
-  console.log(`Wrote a new ADMIN_TOKEN to .dev.vars`);
+  const devVars = existsSync(DEV_VARS) ? readFileSync(DEV_VARS, "utf8") : "";
+  const saved = ADMIN_TOKEN_LINE.exec(devVars)?.[1];
+  if (saved !== undefined && saved.length >= MIN_ADMIN_TOKEN_CHARS) return saved;
+  const token = `dev_${randomBytes(32).toString("base64url")}`;
+  writeFileSync(DEV_VARS, `${devVars.replace(ADMIN_TOKEN_LINE, "")}ADMIN_TOKEN="${token}"\n`);
+  console.log(saved === undefined ? "Wrote a new ADMIN_TOKEN to .dev.vars" : `Replaced the ADMIN_TOKEN in .dev.vars: it was shorter than ${MIN_ADMIN_TOKEN_CHARS} characters`);
   return token;
 }
 

@@ -1,7 +1,7 @@
 // Who is calling a key-protected route (SPEC section 3): the bearer, its format and
 // checksum (no I/O), then one call to the account's object that also takes the limit
 // slot and the credits (see AccountDO.admit). Denials come back as values.
-import { AuthFailureThrottle } from "./auth-throttle.ts";
+import { AuthFailureThrottle, throttleKey } from "./auth-throttle.ts";
 import type { Admission } from "./account/types.ts";
 import type { Config } from "./config.ts";
 import { rateLimitMessage, type ErrorSpec } from "./envelope.ts";
@@ -33,8 +33,9 @@ function throttleFor(config: Config): AuthFailureThrottle {
   return throttle;
 }
 
+/** Who failed, as the throttle counts: CF-Connecting-IP, an IPv6 address by its /64. */
 export function clientAddress(headers: Headers): string {
-  return headers.get("CF-Connecting-IP") ?? "unknown";
+  return throttleKey(headers.get("CF-Connecting-IP") ?? "unknown");
 }
 
 /** The 429 for an address that failed too often, or null when it may try. */

@@ -9,6 +9,8 @@ import { compileRoutes, routePathProblem, type CompiledRoute } from "./routes.ts
 export const MAX_UPSTREAM_TIMEOUT_MS = 600_000;
 export const DEFAULT_UPSTREAM_TIMEOUT_MS = 30_000;
 export const DEFAULT_AUTH_FAILURES_PER_MINUTE = 20;
+/** The admin token guards every account: too short to guess, even one try at a time. */
+export const MIN_ADMIN_TOKEN_CHARS = 32;
 
 export interface PlanLimits {
   /** null: the plan sets no limit of that kind. */
@@ -136,7 +138,13 @@ const EnvSchema = v.object({
     ),
   ),
   ROUTES: v.optional(jsonOr(v.array(RouteSchema, "must be an array of tables ([[vars.ROUTES]])"), "an array of tables ([[vars.ROUTES]])")),
-  ADMIN_TOKEN: v.optional(v.string("must be a string")),
+  ADMIN_TOKEN: v.optional(
+    v.pipe(
+      v.string("must be a string"),
+      // Empty means unset (the admin API then answers 401); anything else must resist guessing.
+      v.check((t) => t === "" || t.length >= MIN_ADMIN_TOKEN_CHARS, `must be at least ${MIN_ADMIN_TOKEN_CHARS} characters: a random secret, such as the output of \`openssl rand -base64 32\``),
+    ),
+  ),
   UPSTREAM_TOKEN: v.optional(v.string("must be a string")),
 });
 

@@ -15,7 +15,18 @@ const MAX_LOGGED_PATH_CHARS = 200;
 /** SPEC 3 and 10: the gateway's own paths, compared after canonicalization, without case. */
 const GATEWAY_PATH = /^\/_gateway(?:\/|$)/i;
 
-export async function handleRequest(request: Request, env: Env, exec: ExecutionContext): Promise<Response> {
+export function handleRequest(request: Request, env: Env, exec: ExecutionContext): Promise<Response> {
+  const answer = answerRequest(request, env, exec);
+  // A client that goes away cancels the request, and the runtime stops running what was
+  // awaiting on its behalf. What the gateway started must still end: an admission's debit
+  // refunded, the origin call cancelled, the log line written. waitUntil keeps it running.
+  exec.waitUntil(answer.then(ignore, ignore));
+  return answer;
+}
+
+function ignore(): void {}
+
+async function answerRequest(request: Request, env: Env, exec: ExecutionContext): Promise<Response> {
   const started = Date.now();
   const requestId = newRequestId();
   const url = new URL(request.url);

@@ -8,6 +8,7 @@ import { fail, type RequestContext } from "./context.ts";
 import { MALFORMED_PATH } from "./paths.ts";
 import { rateLimitHeaders } from "./rate-limit-headers.ts";
 import { matchRoute } from "./routes.ts";
+import { refund } from "./upstream/refund.ts";
 import { relay } from "./upstream/relay.ts";
 
 /** Paths are echoed in messages, but never at length. */
@@ -52,11 +53,7 @@ export async function proxy(ctx: RequestContext): Promise<Response> {
   } catch (error) {
     // Admission is not idempotent (it takes a slot), so it is never retried: fail closed.
     ctx.log.error = `admission failed: ${error instanceof Error ? error.message : String(error)}`;
-    return fail(ctx, {
-      code: "INTERNAL_ERROR",
-      message: "The gateway could not check this request's limits. Nothing was forwarded or charged; retry shortly.",
-      retryAfterSeconds: 1,
-    });
+    return admissionFailed(ctx, key.accountId, route.credits);
   }
 
   ctx.log.account = key.accountId;
@@ -78,6 +75,25 @@ export async function proxy(ctx: RequestContext): Promise<Response> {
     case "forbidden":
       return fail(ctx, denialSpec(admission));
   }
+}
+
+/**
+ * The 500 for an admission whose answer never came. Its writes may have committed before
+ * the answer was lost, so a debit is given back: settle() refunds what the ledger holds for
+ * this request, and nothing if there is nothing. The message claims only what is known.
+ */
+async function admissionFailed(ctx: RequestContext, accountId: string, cost: number): Promise<Response> {
+  const unchecked = "The gateway could not check this request's limits.";
+  if (cost === 0) {
+    return fail(ctx, { code: "INTERNAL_ERROR", message: `${unchecked} Nothing was forwarded or charged; retry shortly.`, retryAfterSeconds: 1 });
+  }
+  const balance = await refund(ctx, { accountId, amount: cost, certain: false });
+  if (balance === null) {
+    const message = `${unchecked} Nothing was forwarded; any credits taken for it will be given back. Retry shortly.`;
+    return fail(ctx, { code: "INTERNAL_ERROR", message, retryAfterSeconds: 1 });
+  }
+  const message = `${unchecked} Nothing was forwarded, and no credits were kept; retry shortly.`;
+  return fail(ctx, { code: "INTERNAL_ERROR", message, retryAfterSeconds: 1, headers: { "X-Credits-Remaining": String(balance) } });
 }
 
 function shorten(path: string): string {

@@ -11,8 +11,11 @@ import type { AccountView, AdminResult, Admission, AdmitRequest, KeyView, NewKey
 import { accountView, keyView, type StoredKey } from "./view.ts";
 
 /**
- * Debits stay in the ledger this long, so a refund can find them. Far longer than the
- * longest origin timeout a route may set (config.MAX_UPSTREAM_TIMEOUT_MS).
+ * Request debits and refunds stay in the ledger this long. A refund normally comes within
+ * the longest origin timeout a route may set (config.MAX_UPSTREAM_TIMEOUT_MS) plus the 30 s
+ * of background retries; one for a 2xx body that streamed longer than this and then broke
+ * names its amount (see settle). A refund's own row outlives every retry of that refund by far,
+ * so none is ever given twice.
  */
 const LEDGER_RETENTION_MS = 3_600_000;
 const LEDGER_PRUNE_EVERY_MS = 60_000;
@@ -66,12 +69,17 @@ export class AccountDO extends DurableObject<Env> {
   /**
    * Refunds the debit of `requestId` when the origin did not succeed. Idempotent: a second
    * call (a retry after a lost reply) finds the refund already in the ledger.
-   * Returns the balance, or null when this object holds no account.
+   *
+   * `debited` is what the Worker knows this request was charged (its admission said so), 0
+   * when it does not know (the admission's answer was lost). It is given back only when the
+   * ledger no longer holds the request at all: its debit was pruned (LEDGER_RETENTION_MS)
+   * while a long body streamed. Returns the balance, or null when this object holds no account.
    */
-  settle(requestId: string): number | null {
+  settle(requestId: string, debited = 0): number | null {
     const { account } = this.state;
     if (account === null) return null;
-    const outstanding = -this.store.netMovement(requestId);
+    const movements = this.store.movementsOf(requestId);
+    const outstanding = movements.rows > 0 ? -movements.net : debited;
     if (outstanding > 0) {
       const now = this.clock();
       this.atomically(() => this.moveCredits(outstanding, "refund", requestId, now));

@@ -102,9 +102,10 @@ export class AccountStore {
   }
 
   /** The net credit movement of one request: -cost while charged, 0 once refunded. */
-  netMovement(requestId: string): number {
+  /** The request's credit movements: how many rows the ledger still holds, and their sum. */
+  movementsOf(requestId: string): { rows: number; net: number } {
     const rows = this.sql.exec<{ delta: number }>("SELECT delta FROM ledger WHERE request_id = ?", requestId).toArray();
-    return rows.reduce((sum, r) => sum + r.delta, 0);
+    return { rows: rows.length, net: rows.reduce((sum, r) => sum + r.delta, 0) };
   }
 
   recentLedger(limit: number): LedgerRow[] {

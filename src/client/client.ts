@@ -100,7 +100,8 @@ export function createClient(options: ClientOptions): Client {
       totalWaitMs: 0,
     };
 
-    // Bounded: server errors by maxServerErrorRetries, 429s by maxTotalWaitMs (each waits ≥ 1 s).
+    // Bounded: server errors and origin 429s by maxServerErrorRetries, the gateway's 429s by
+    // maxTotalWaitMs (each waits ≥ 1 s).
     for (let attempt = 1; ; attempt++) {
       if (signal?.aborted) throw signal.reason;
       const result = await attemptOnce<T>(() => doFetch(url, { ...init, method, headers, body, signal }), signal, now);
@@ -109,12 +110,12 @@ export function createClient(options: ClientOptions): Client {
         return result.response;
       }
       const { error } = result;
-      const decision = decideRetry({ status: error.status, retryAfterSeconds: error.retryAfter }, call, policy, random);
+      const decision = decideRetry({ status: error.status, retryAfterSeconds: error.retryAfter, limit: error.limit }, call, policy, random);
       const waitMs = decision.retry ? decision.waitMs : null;
       options.onAttempt?.({ attempt, method, url, status: error.status, requestId: error.requestId, code: error.code, waitMs });
       if (!decision.retry) throw error;
       call.totalWaitMs += decision.waitMs;
-      if (decision.kind === "server_error") call.serverErrorRetries += 1;
+      if (decision.kind !== "rate_limited") call.serverErrorRetries += 1;
       await raceAbort(sleep(decision.waitMs, signal), signal);
     }
   }

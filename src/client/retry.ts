@@ -1,18 +1,23 @@
 // When to try a failed call again, and how long to wait first. Pure: the caller passes the
 // failure, what it has already waited, and a random source for jitter.
 //
-//   429            always retried (the gateway did not admit the request, so nothing ran),
-//                  after Retry-After (else meta.retry_after, else 1 s) — no jitter: the
-//                  gateway's N is already the ceiling of the exact wait, so waiting N is enough.
+//   429 with meta.limit  the gateway's own: it did not admit the request, so nothing ran and
+//                  nothing was counted. Always retried, after Retry-After (else
+//                  meta.retry_after, else 1 s) — no jitter: the gateway's N is already the
+//                  ceiling of the exact wait, so waiting N is enough.
+//   other 429      the origin's: the request was admitted, forwarded and counted, and the
+//                  origin may have acted on it. Retried like a 500 (below), after Retry-After.
 //   500 / network  up to `maxServerErrorRetries` times, after 1 s, 2 s, 4 s … plus jitter;
 //                  for POST and PATCH only when the caller opted in (an Idempotency-Key
 //                  header, or `retryNonIdempotent`), since the origin may have acted.
 //   anything else  never (400, 401, 402, 403, 404, 409, 412: retrying cannot change the answer).
 // Over all of it, the waits of one call never add up to more than `maxTotalWaitMs`.
+import type { LimitName } from "./errors.ts";
 
 export interface RetryOptions {
   /**
-   * Retries after a 500 (or any 5xx, or a network error) for one call.
+   * Retries after a 500 (or any 5xx, or a network error), or an origin's 429, for one call:
+   * the failures of a request that may have been forwarded.
    * @default 3
    */
   maxServerErrorRetries?: number;
@@ -34,8 +39,9 @@ export interface RetryOptions {
    */
   maxTotalWaitMs?: number;
   /**
-   * Retry POST and PATCH (and other non-idempotent methods) after a server error even without
-   * an Idempotency-Key header. 429s are retried regardless.
+   * Retry POST and PATCH (and other non-idempotent methods) after a server error or an
+   * origin's 429 even without an Idempotency-Key header. The gateway's own 429s are retried
+   * regardless.
    * @default false
    */
   retryNonIdempotent?: boolean;
@@ -77,6 +83,8 @@ export interface FailedAttempt {
   status: number;
   /** Seconds, from Retry-After or meta.retry_after. */
   retryAfterSeconds: number | null;
+  /** meta.limit: set only on a 429 the gateway decided itself (nothing was forwarded). */
+  limit: LimitName | null;
 }
 
 export interface CallState {
@@ -89,27 +97,33 @@ export interface CallState {
   totalWaitMs: number;
 }
 
+/**
+ * `rate_limited`: the gateway's own 429, free to repeat. `origin_rate_limited` and
+ * `server_error`: the request may have been forwarded; both count as server-error retries.
+ */
+export type RetryKind = "rate_limited" | "origin_rate_limited" | "server_error";
+
 export type RetryDecision =
-  | { retry: true; waitMs: number; kind: "rate_limited" | "server_error" }
+  | { retry: true; waitMs: number; kind: RetryKind }
   | { retry: false; reason: "not_retryable" | "not_idempotent" | "body_not_replayable" | "retries_exhausted" | "wait_cap" };
 
 export function decideRetry(failure: FailedAttempt, call: CallState, policy: RetryPolicy, random: () => number): RetryDecision {
-  const kind = failureKind(failure.status);
+  const kind = failureKind(failure);
   if (kind === null) return { retry: false, reason: "not_retryable" };
   if (!call.replayable) return { retry: false, reason: "body_not_replayable" };
 
-  let waitMs: number;
-  if (kind === "rate_limited") {
-    // At least 1 s even for "Retry-After: 0", so that the wait cap always ends the loop.
-    const seconds = failure.retryAfterSeconds === null ? null : Math.max(1, Math.ceil(failure.retryAfterSeconds));
-    waitMs = seconds === null ? DEFAULT_RATE_LIMIT_WAIT_MS : seconds * 1_000;
-  } else {
+  if (kind !== "rate_limited") {
     if (!isIdempotent(call.method) && !call.optedIn) return { retry: false, reason: "not_idempotent" };
     if (call.serverErrorRetries >= policy.maxServerErrorRetries) return { retry: false, reason: "retries_exhausted" };
-    waitMs = backoffMs(call.serverErrorRetries, policy, random);
   }
+  const waitMs = kind === "server_error" ? backoffMs(call.serverErrorRetries, policy, random) : rateLimitWaitMs(failure.retryAfterSeconds);
   if (call.totalWaitMs + waitMs > policy.maxTotalWaitMs) return { retry: false, reason: "wait_cap" };
   return { retry: true, waitMs, kind };
+}
+
+/** A 429's Retry-After; at least 1 s even for "Retry-After: 0", so that the wait cap always ends the loop. */
+function rateLimitWaitMs(retryAfterSeconds: number | null): number {
+  return retryAfterSeconds === null ? DEFAULT_RATE_LIMIT_WAIT_MS : Math.max(1, Math.ceil(retryAfterSeconds)) * 1_000;
 }
 
 /** The wait before server-error retry number `retryIndex` (0-based): base × 2^i, plus jitter. */
@@ -120,8 +134,9 @@ export function backoffMs(retryIndex: number, policy: RetryPolicy, random: () =>
 
 // The gateway only ever answers 500, but a proxy or load balancer in front of it may say
 // 502, 503 or 504; all mean "not handled, maybe later". Status 0 is a network failure.
-function failureKind(status: number): "rate_limited" | "server_error" | null {
-  if (status === 429) return "rate_limited";
+// Every 429 the gateway decides names its window (meta.limit); the origin's do not.
+function failureKind({ status, limit }: FailedAttempt): RetryKind | null {
+  if (status === 429) return limit === null ? "origin_rate_limited" : "rate_limited";
   if (status === 0 || status >= 500) return "server_error";
   return null;
 }

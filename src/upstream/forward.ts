@@ -1,11 +1,6 @@
-// Building the origin request and calling it (SPEC section 6): streamed both ways, with
-// the header hygiene of a proxy and a timeout that turns a hanging origin into an answer.
-
-/** RFC 9110 §7.6.1: connection-specific fields a proxy must not forward. */
-const HOP_BY_HOP = ["connection", "proxy-connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade", "proxy-authenticate", "proxy-authorization"];
-
-/** Header families only the gateway may set; a client's copies are dropped first. */
-const GATEWAY_OWNED = /^(x-account-|x-key-|x-forwarded-)/;
+// Calling the origin (SPEC section 6): the request streamed there, the answer streamed back
+// exactly as the origin encoded it, a timeout that turns a hanging origin into an answer,
+// and a client that leaves cancelling the call.
 
 export interface Identity {
   accountId: string;
@@ -26,49 +21,35 @@ export function upstreamUrlFor(base: URL, path: string, search: string): string 
   return `${base.origin}${basePath}${path}${search}`;
 }
 
-export function upstreamHeaders(
-  incoming: Headers,
-  url: URL,
-  requestId: string,
-  identity: Identity | null,
-  upstreamToken: string | null,
-): Headers {
-  const headers = new Headers(incoming);
-  const connectionListed = (incoming.get("connection") ?? "").split(",").map((h) => h.trim().toLowerCase());
-  for (const name of [...HOP_BY_HOP, ...connectionListed, "host", "authorization", "forwarded", "x-client-request-id"]) {
-    if (name !== "") headers.delete(name);
-  }
-  for (const name of [...headers.keys()]) if (GATEWAY_OWNED.test(name)) headers.delete(name);
-
-  const clientRequestId = incoming.get("x-request-id");
-  if (clientRequestId !== null) headers.set("X-Client-Request-Id", clientRequestId);
-  headers.set("X-Request-Id", requestId);
-  if (identity !== null) {
-    headers.set("X-Account-Id", identity.accountId);
-    headers.set("X-Key-Id", identity.keyId);
-  }
-  const clientIp = incoming.get("cf-connecting-ip");
-  if (clientIp !== null) headers.set("X-Forwarded-For", clientIp);
-  headers.set("X-Forwarded-Proto", url.protocol.replace(/:$/, ""));
-  headers.set("X-Forwarded-Host", url.host);
-  if (upstreamToken !== null) headers.set("Authorization", `Bearer ${upstreamToken}`);
-  return headers;
-}
-
-export type CallResult = { kind: "response"; response: Response } | { kind: "timeout" } | { kind: "unreachable"; detail: string };
+export type CallResult =
+  | {
+      kind: "response";
+      response: Response;
+      /** When the route's timeout runs out (epoch ms): an error body is read until then at most. */
+      deadline: number;
+    }
+  | { kind: "timeout" }
+  | { kind: "client_gone" }
+  | { kind: "unreachable"; detail: string };
 
 /**
  * Calls the origin. `timeoutMs` bounds the wait for the response headers; a 2xx body then
  * streams for as long as it takes. Redirects are passed to the client, not followed.
+ *
+ * The call is cancelled when the client goes away (`request.signal`, with the
+ * enable_request_signal compatibility flag). The body comes back as the origin encoded it
+ * (`encodeResponseBody: "manual"`): passed on with the same Content-Encoding and
+ * Content-Length, a client gets the origin's very bytes on every route, and a charged body
+ * can be counted against its Content-Length.
  */
-export async function callUpstream(
-  request: Request,
-  target: string,
-  headers: Headers,
-  timeoutMs: number,
-): Promise<CallResult> {
+export async function callUpstream(request: Request, target: string, headers: Headers, timeoutMs: number): Promise<CallResult> {
+  const clientGone = request.signal;
+  if (clientGone.aborted) return { kind: "client_gone" };
+  const deadline = Date.now() + timeoutMs;
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), timeoutMs);
+  const cancel = () => controller.abort();
+  clientGone.addEventListener("abort", cancel);
   try {
     const hasBody = request.method !== "GET" && request.method !== "HEAD" && request.body !== null;
     const response = await fetch(target, {
@@ -77,36 +58,62 @@ export async function callUpstream(
       body: hasBody ? request.body : null,
       redirect: "manual",
       signal: controller.signal,
+      encodeResponseBody: "manual",
     });
-    return { kind: "response", response };
+    if (clientGone.aborted) {
+      // The answer came as the client left: nobody will read it, so it is not a success.
+      response.body?.cancel().catch(() => {});
+      return { kind: "client_gone" };
+    }
+    return { kind: "response", response, deadline };
   } catch (error) {
+    if (clientGone.aborted) return { kind: "client_gone" };
     if (controller.signal.aborted) return { kind: "timeout" };
     return { kind: "unreachable", detail: error instanceof Error ? error.message : String(error) };
   } finally {
     clearTimeout(timer);
+    clientGone.removeEventListener("abort", cancel);
   }
 }
 
 /** Enough of an error body to find a message in; the rest is never read. */
 export const ERROR_BODY_LIMIT_BYTES = 64 * 1024;
 
+/** The codings an error body may arrive in and still be read (the runtime has decoders for these). */
+const READABLE_CODINGS: Readonly<Record<string, "gzip" | "deflate" | null>> = {
+  identity: null,
+  gzip: "gzip",
+  "x-gzip": "gzip",
+  deflate: "deflate",
+};
+
 /**
- * Reads at most `limitBytes` of a body as text, within `timeoutMs`. null when the body
- * cannot be read (reset, timeout): the caller then answers without it.
+ * Reads at most `limitBytes` of a body (decoded) as text, until `deadline` (epoch ms) at the
+ * latest. null when the body cannot be read (reset, deadline passed, an unknown coding): the
+ * caller then answers without it. The body is cancelled once read, so the origin's
+ * connection is released.
  */
-export async function readBodyPrefix(response: Response, limitBytes: number, timeoutMs: number): Promise<string | null> {
+export async function readBodyPrefix(response: Response, limitBytes: number, deadline: number): Promise<string | null> {
   if (response.body === null) return "";
-  const reader = response.body.getReader();
+  const coding = (response.headers.get("Content-Encoding") ?? "identity").trim().toLowerCase();
+  const decoder = Object.hasOwn(READABLE_CODINGS, coding) ? READABLE_CODINGS[coding] : undefined;
+  const timeoutMs = deadline - Date.now();
+  if (decoder === undefined || timeoutMs <= 0) {
+    response.body.cancel().catch(() => {});
+    return null;
+  }
+  const body = decoder === null ? response.body : response.body.pipeThrough(new DecompressionStream(decoder));
+  const reader = body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
-  let timer: ReturnType<typeof setTimeout> | null = null;
-  const deadline = new Promise<"timeout">((resolve) => {
-    timer = setTimeout(() => resolve("timeout"), timeoutMs);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<"expired">((resolve) => {
+    timer = setTimeout(() => resolve("expired"), timeoutMs);
   });
   try {
     while (size < limitBytes) {
-      const next = await Promise.race([reader.read(), deadline]);
-      if (next === "timeout") return null;
+      const next = await Promise.race([reader.read(), expired]);
+      if (next === "expired") return null;
       if (next.done) break;
       chunks.push(next.value);
       size += next.value.byteLength;

@@ -14,7 +14,9 @@ export type UpstreamOutcome =
       body: string | null;
     }
   | { kind: "timeout" }
-  | { kind: "unreachable" };
+  | { kind: "unreachable" }
+  /** The client went away before the origin answered; the call was cancelled. */
+  | { kind: "client_gone" };
 
 export const MAX_MESSAGE_CHARS = 500;
 
@@ -23,6 +25,7 @@ const UPSTREAM_MESSAGES = {
   timeout: "The upstream service did not respond in time.",
   unreachable: "The upstream service could not be reached.",
   refusedGateway: "The upstream service refused the gateway's credentials; the API key is not at fault.",
+  clientGone: "The client closed the connection before the upstream service answered; the call was cancelled.",
 } as const;
 
 /** Codes an origin may answer with in its own envelope; the rest are the gateway's to decide. */
@@ -48,9 +51,18 @@ const STATUS_CODES: Readonly<Record<number, ErrorCode>> = {
   428: "PRECONDITION_FAILED",
 };
 
+/**
+ * Whether an error answer's body can shape the envelope: a 4xx's message is extracted, but
+ * a 5xx's body is never shown and a 401 is the gateway's own problem, so those are not read.
+ */
+export function bodyIsShown(status: number): boolean {
+  return status >= 400 && status < 500 && status !== 401;
+}
+
 export function normalizeUpstream(outcome: UpstreamOutcome, now: number): ErrorSpec {
   if (outcome.kind === "timeout") return { code: "INTERNAL_ERROR", message: UPSTREAM_MESSAGES.timeout };
   if (outcome.kind === "unreachable") return { code: "INTERNAL_ERROR", message: UPSTREAM_MESSAGES.unreachable };
+  if (outcome.kind === "client_gone") return { code: "INTERNAL_ERROR", message: UPSTREAM_MESSAGES.clientGone };
 
   const { status } = outcome;
   if (status >= 500 || status < 400) {

@@ -5,8 +5,9 @@ import type { WindowState } from "../account/limiter.ts";
 import { fail, type RequestContext } from "../context.ts";
 import { rateLimitHeaders } from "../rate-limit-headers.ts";
 import type { CompiledRoute } from "../routes.ts";
-import { ERROR_BODY_LIMIT_BYTES, callUpstream, readBodyPrefix, upstreamHeaders, upstreamUrlFor, type Identity } from "./forward.ts";
-import { normalizeUpstream, type UpstreamOutcome } from "./normalize.ts";
+import { ERROR_BODY_LIMIT_BYTES, callUpstream, readBodyPrefix, upstreamUrlFor, type CallResult, type Identity } from "./forward.ts";
+import { dropGatewayAnswerHeaders, upstreamHeaders } from "./headers.ts";
+import { bodyIsShown, normalizeUpstream, type UpstreamOutcome } from "./normalize.ts";
 import { refund } from "./refund.ts";
 import { watchBody } from "./watch-body.ts";
 
@@ -19,7 +20,7 @@ export interface Admitted {
   balance: number | null;
 }
 
-/** How long an error body may take to arrive before it is answered without. */
+/** The longest an error body may take to arrive, within what is left of the route's timeout. */
 const ERROR_BODY_TIMEOUT_MS = 5_000;
 
 export async function relay(ctx: RequestContext, route: CompiledRoute, admitted: Admitted | null): Promise<Response> {
@@ -28,7 +29,7 @@ export async function relay(ctx: RequestContext, route: CompiledRoute, admitted:
   } catch (fault) {
     // A fault of the gateway's own after the debit: the client gets a 500, so the credits
     // come back (settle is idempotent, so a refund already made is not repeated).
-    if (admitted !== null && admitted.cost > 0) await refund(ctx, admitted.identity.accountId);
+    if (admitted !== null && admitted.cost > 0) await refundDebit(ctx, admitted);
     throw fault;
   }
 }
@@ -47,38 +48,53 @@ async function forwardAndAnswer(ctx: RequestContext, route: CompiledRoute, admit
     ctx.log.origin_status = response.status;
     if (response.status >= 200 && response.status < 400) {
       // A redirect is passed on but is not a success: its debit is refunded.
-      if (charged && response.status >= 300) balance = (await refund(ctx, admitted.identity.accountId)) ?? balance;
+      if (charged && response.status >= 300) balance = (await refundDebit(ctx, admitted)) ?? balance;
       if (balance !== null) gatewayHeaders.set("X-Credits-Remaining", String(balance));
       let body = response.body;
       if (charged && response.status < 300 && body !== null) {
-        const accountId = admitted.identity.accountId;
-        body = watchBody(body, response.headers.get("Content-Length"), () => refund(ctx, accountId), (p) => ctx.exec.waitUntil(p));
+        body = watchBody(body, {
+          contentLength: response.headers.get("Content-Length"),
+          clientGone: request.signal,
+          onOriginFailure: () => refundDebit(ctx, admitted),
+          waitUntil: (promise) => ctx.exec.waitUntil(promise),
+        });
       }
       return passThrough(response, body, gatewayHeaders, ctx.requestId);
     }
   } else {
     ctx.log.origin_status = null;
     if (result.kind === "unreachable") ctx.log.error = `upstream unreachable: ${result.detail}`;
+    if (result.kind === "client_gone") ctx.log.error = "the client went away before the origin answered; the call was cancelled";
   }
 
-  const outcome: UpstreamOutcome =
-    result.kind === "response"
-      ? {
-          kind: "response",
-          status: result.response.status,
-          retryAfter: result.response.headers.get("Retry-After"),
-          body: await readBodyPrefix(result.response, ERROR_BODY_LIMIT_BYTES, ERROR_BODY_TIMEOUT_MS),
-        }
-      : result;
-  const spec = normalizeUpstream(outcome, Date.now());
-  if (charged) balance = (await refund(ctx, admitted.identity.accountId)) ?? balance;
+  const spec = normalizeUpstream(await outcomeOf(result), Date.now());
+  if (charged) balance = (await refundDebit(ctx, admitted)) ?? balance;
   if (balance !== null) gatewayHeaders.set("X-Credits-Remaining", String(balance));
   return fail(ctx, { ...spec, headers: gatewayHeaders });
 }
 
+/** What normalization needs of a failed call: of an error answer, a body only where it can be shown. */
+async function outcomeOf(result: CallResult): Promise<UpstreamOutcome> {
+  if (result.kind !== "response") return result;
+  const { response, deadline } = result;
+  let body: string | null = null;
+  if (bodyIsShown(response.status)) body = await readBodyPrefix(response, ERROR_BODY_LIMIT_BYTES, Math.min(deadline, Date.now() + ERROR_BODY_TIMEOUT_MS));
+  else response.body?.cancel().catch(() => {});
+  return { kind: "response", status: response.status, retryAfter: response.headers.get("Retry-After"), body };
+}
+
+function refundDebit(ctx: RequestContext, admitted: Admitted): Promise<number | null> {
+  return refund(ctx, { accountId: admitted.identity.accountId, amount: admitted.cost, certain: true });
+}
+
+/**
+ * The origin's answer with the gateway's headers. Its body is passed on exactly as the origin
+ * encoded it (`encodeBody: "manual"`: the runtime must not compress it a second time).
+ */
 function passThrough(response: Response, body: ReadableStream | null, gatewayHeaders: Headers, requestId: string): Response {
-  const out = new Response(body, response);
-  for (const [name, value] of gatewayHeaders) out.headers.set(name, value);
-  out.headers.set("X-Request-Id", requestId);
-  return out;
+  const headers = new Headers(response.headers);
+  dropGatewayAnswerHeaders(headers);
+  for (const [name, value] of gatewayHeaders) headers.set(name, value);
+  headers.set("X-Request-Id", requestId);
+  return new Response(body, { status: response.status, statusText: response.statusText, headers, encodeBody: "manual" });
 }

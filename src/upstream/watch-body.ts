@@ -1,48 +1,77 @@
 // A 2xx body that breaks mid-stream is an origin failure too (SPEC 5: charged only for
 // success), but its headers — and the debit's X-Credits-Remaining — are already on their
 // way to the client. So a charged body is relayed through a watcher that refunds in the
-// background if the origin's stream errors. A client that hangs up is not the origin's
-// failure and refunds nothing.
+// background if the origin's stream fails. A client that leaves once the body has begun to
+// reach it is not the origin's failure: the charge stands, and the origin's connection is
+// closed at once rather than at its next chunk (SPEC 6).
+
+export interface BodyWatch {
+  /** The origin's Content-Length: the length of the body as encoded, which is what is relayed. */
+  contentLength: string | null;
+  /** Aborted when the client goes away (request.signal). */
+  clientGone: AbortSignal;
+  /** Gives the debit back; called (inside waitUntil) when the origin's body fails. */
+  onOriginFailure: () => Promise<unknown>;
+  waitUntil: (promise: Promise<unknown>) => void;
+}
 
 /**
- * The body to answer with, relaying `body` and calling `onOriginFailure` (inside
- * `waitUntil`) if reading it fails. A known length is kept (FixedLengthStream), so the
- * client still gets Content-Length.
+ * The body to answer with, relaying `body`. A known length is kept (FixedLengthStream), so
+ * the client still gets Content-Length.
  */
-export function watchBody(
-  body: ReadableStream<Uint8Array>,
-  contentLength: string | null,
-  onOriginFailure: () => Promise<unknown>,
-  waitUntil: (promise: Promise<unknown>) => void,
-): ReadableStream<Uint8Array> {
-  const length = contentLength === null ? Number.NaN : Number(contentLength);
-  const relay = Number.isSafeInteger(length) && length >= 0 ? new FixedLengthStream(length) : new IdentityTransformStream();
-  waitUntil(pump(body, relay.writable, onOriginFailure));
+export function watchBody(body: ReadableStream<Uint8Array>, watch: BodyWatch): ReadableStream<Uint8Array> {
+  const declared = watch.contentLength === null ? Number.NaN : Number(watch.contentLength);
+  const length = Number.isSafeInteger(declared) && declared >= 0 ? declared : null;
+  const relay = length === null ? new IdentityTransformStream() : new FixedLengthStream(length);
+  watch.waitUntil(pump(body, relay.writable, length, watch));
   return relay.readable;
 }
 
-async function pump(source: ReadableStream<Uint8Array>, sink: WritableStream<Uint8Array>, onOriginFailure: () => Promise<unknown>): Promise<void> {
+async function pump(source: ReadableStream<Uint8Array>, sink: WritableStream<Uint8Array>, length: number | null, watch: BodyWatch): Promise<void> {
   const reader = source.getReader();
   const writer = sink.getWriter();
-  for (;;) {
-    let chunk: ReadableStreamReadResult<Uint8Array>;
-    try {
-      chunk = await reader.read();
-    } catch (error) {
-      await writer.abort(error).catch(() => {});
-      await onOriginFailure();
-      return;
-    }
-    try {
+  writer.closed.catch(() => {}); // its failures are seen (and handled) where they happen below
+  const { clientGone } = watch;
+  // A pending read would otherwise wait for the origin's next chunk, however long that takes.
+  const hangUp = () => void reader.cancel(clientGone.reason).catch(() => {});
+  clientGone.addEventListener("abort", hangUp);
+  if (clientGone.aborted) hangUp();
+
+  const originFailed = async (error: unknown) => {
+    await writer.abort(error).catch(() => {});
+    await reader.cancel(error).catch(() => {});
+    await watch.onOriginFailure().catch(() => {});
+  };
+  let relayed = 0;
+  try {
+    for (;;) {
+      let chunk: ReadableStreamReadResult<Uint8Array>;
+      try {
+        chunk = await reader.read();
+      } catch (error) {
+        if (clientGone.aborted) break; // the read failed because we cancelled it
+        return await originFailed(error);
+      }
+      if (clientGone.aborted) break;
       if (chunk.done) {
-        await writer.close();
+        // The runtime fails a body shorter than its Content-Length; this is the last guard.
+        if (length !== null && relayed !== length) return await originFailed(new Error(`the origin sent ${relayed} of ${length} bytes`));
+        await writer.close().catch(() => {});
         return;
       }
-      await writer.write(chunk.value);
-    } catch {
-      // The client went away: the origin did its part.
-      await reader.cancel().catch(() => {});
-      return;
+      relayed += chunk.value.byteLength;
+      // More than declared would fail the write below: the origin's fault, not the client's.
+      if (length !== null && relayed > length) return await originFailed(new Error(`the origin sent more than its Content-Length of ${length}`));
+      try {
+        await writer.write(chunk.value);
+      } catch {
+        break; // only the client can fail a write now: it went away
+      }
     }
+    // The client went away: the origin did its part, the charge stands. Let go of its connection.
+    await reader.cancel(clientGone.reason).catch(() => {});
+    await writer.abort(clientGone.reason).catch(() => {});
+  } finally {
+    clientGone.removeEventListener("abort", hangUp);
   }
 }

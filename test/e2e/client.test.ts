@@ -90,6 +90,18 @@ describe("the client through the gateway", () => {
     expect(receivedAt("/v1/flaky/r429")).toHaveLength(2);
   });
 
+  it("does not repeat a POST after an origin's 429: the origin saw it once, and it was counted once", async () => {
+    const key = await accountWithKey(gateway, { id: "origin-429-post" });
+    const { client, seen, waits } = observedClient(key);
+    const error = await thrown(client.request("/v1/flaky/p429?plan=429,200&retry_after=2", { method: "POST", json: { n: 1 } }));
+    expect(error).toMatchObject({ status: 429, code: "RATE_LIMIT_EXCEEDED", retryAfter: 2, limit: null });
+    expect(seen).toHaveLength(1);
+    expect(seen[0]?.body.meta.limit).toBeUndefined();
+    expect(waits).toEqual([]);
+    expect(receivedAt("/v1/flaky/p429")).toHaveLength(1);
+    expect((await admin(gateway, "GET", "/accounts/origin-429-post")).body.data.usage.day.used).toBe(1);
+  });
+
   it("gets through two 500s after backing off 1 s then 2 s", async () => {
     const key = await accountWithKey(gateway, { id: "flaky-500" });
     const { client, seen, waits } = observedClient(key);

@@ -174,7 +174,7 @@ const GOOD_VARS = {
   PLANS: { default: { per_minute: 60 }, pro: { per_minute: 600, per_day: 100000 } },
   ROUTES: [{ path: "/v1/status", public: true }, { method: "POST", path: "/v1/generate", credits: 40 }],
 };
-const SECRETS = `ADMIN_TOKEN="admin-value-1234"\nUPSTREAM_TOKEN='${SECRET_VALUE}'\n`;
+const SECRETS = `ADMIN_TOKEN="admin-value-1234-5678-9abc-def0-1234"\nUPSTREAM_TOKEN='${SECRET_VALUE}'\n`;
 
 describe("npm run check (scripts/check-config.ts)", () => {
   it("passes the repository's own wrangler.toml, as `npm run check` runs it", async () => {
@@ -209,12 +209,21 @@ describe("npm run check (scripts/check-config.ts)", () => {
     expect(result.stderr + result.stdout).not.toContain(SECRET_VALUE);
   });
 
+  it("refuses an ADMIN_TOKEN shorter than 32 characters, without printing it", async () => {
+    const path = project(gatewayToml(GOOD_VARS), `ADMIN_TOKEN="short-admin-7q"\n`);
+    const result = await runCheck(path);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`${path}: ADMIN_TOKEN: must be at least 32 characters`);
+    expect(result.stderr).toContain("configuration refused (1 problem)");
+    expect(result.stderr + result.stdout).not.toContain("short-admin-7q");
+  });
+
   it("warns when a secret sits in [vars], without printing it", async () => {
-    const result = await runCheck(project(gatewayToml({ ...GOOD_VARS, ADMIN_TOKEN: "plain-text-admin-token" })));
+    const result = await runCheck(project(gatewayToml({ ...GOOD_VARS, ADMIN_TOKEN: "plain-text-admin-token-0123456789abcdef" })));
     expect(result.code).toBe(0);
     expect(result.stderr).toMatch(/warning: ADMIN_TOKEN is in \[vars\], in plain text/);
     expect(result.stderr).not.toMatch(/ADMIN_TOKEN is not set/);
-    expect(result.stderr + result.stdout).not.toContain("plain-text-admin-token");
+    expect(result.stderr + result.stdout).not.toContain("plain-text-admin-token-0123456789abcdef");
   });
 
   it.each([
@@ -246,7 +255,7 @@ describe("npm run check (scripts/check-config.ts)", () => {
     for (const [i, field] of ["UPSTREAM_URL", ...BAD_FIELDS].entries()) expect(lines[i]).toMatch(new RegExp(`^${escapeRegExp(path)}: ${escapeRegExp(field)}: `));
     expect(lines[4]).toBe(`${path}: configuration refused (4 problems)`);
     expect(result.stderr).not.toContain(SECRET_VALUE);
-    expect(result.stderr).not.toContain("admin-value-1234");
+    expect(result.stderr).not.toContain("admin-value-1234-5678-9abc-def0-1234");
   });
 
   it("refuses a file without the account Durable Object", async () => {

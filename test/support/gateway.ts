@@ -12,7 +12,8 @@ import { stringify } from "smol-toml";
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const WRANGLER = join(ROOT, "node_modules/.bin/wrangler");
 
-export const ADMIN_TOKEN = "e2e-admin-token";
+/** At least 32 characters, as the configuration requires. */
+export const ADMIN_TOKEN = "e2e-admin-token-9d3b71c4e0a85f26b8d1";
 
 export interface GatewayOptions {
   /** [vars]: UPSTREAM_URL, PLANS, ROUTES, … (TOML tables and arrays of tables allowed). */
@@ -42,6 +43,7 @@ export function gatewayToml(vars: Record<string, unknown>): string {
     name: "tollgate-e2e",
     main: join(ROOT, "src/index.ts"),
     compatibility_date: "2026-05-01",
+    compatibility_flags: ["enable_request_signal"], // as in wrangler.toml
     durable_objects: { bindings: [{ name: "ACCOUNTS", class_name: "AccountDO" }] },
     migrations: [{ tag: "v1", new_sqlite_classes: ["AccountDO"] }],
     vars,

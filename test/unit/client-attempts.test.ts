@@ -69,6 +69,39 @@ describe("429", () => {
   });
 });
 
+describe("an origin's 429 (no meta.limit: the request was admitted and forwarded)", () => {
+  const originRateLimited = (seconds: number) => envelope("RATE_LIMIT_EXCEEDED", `Rate limit exceeded. Retry after ${seconds} seconds.`, { retryAfterHeader: String(seconds), retryAfterMeta: seconds });
+
+  it("is not repeated for a POST: the origin may have acted, and the account was counted", async () => {
+    const { client, calls, waits } = setup([originRateLimited(2), OK()]);
+    const error = await rejection(client.request("/v1/generate", { method: "POST", json: { n: 1 } }));
+    expect(error).toMatchObject({ status: 429, code: "RATE_LIMIT_EXCEEDED", retryAfter: 2, limit: null });
+    expect(calls).toHaveLength(1);
+    expect(waits).toEqual([]);
+  });
+
+  it("is repeated for a POST that carries an Idempotency-Key, after its Retry-After", async () => {
+    const { client, calls, waits } = setup([originRateLimited(2), OK()]);
+    await client.request("/v1/generate", { method: "POST", json: {}, headers: { "Idempotency-Key": "k-9" } });
+    expect(calls).toHaveLength(2);
+    expect(waits).toEqual([2_000]);
+  });
+
+  it("is repeated for a GET after its Retry-After, as many times as a 500 would be", async () => {
+    const { client, calls, waits } = setup([originRateLimited(2), originRateLimited(3), internalError(), originRateLimited(1)]);
+    const error = await rejection(client.request("/v1/x"));
+    expect(error).toMatchObject({ status: 429, limit: null });
+    expect(calls).toHaveLength(4);
+    expect(waits).toEqual([2_000, 3_000, 4_000]);
+  });
+
+  it("leaves the gateway's own 429s free to repeat, even for a POST", async () => {
+    const { client, calls } = setup([rateLimited(1), rateLimited(1), rateLimited(1), rateLimited(1), OK()]);
+    await client.request("/v1/generate", { method: "POST", json: {} });
+    expect(calls).toHaveLength(5);
+  });
+});
+
 describe("500", () => {
   it("backs off 1 s, 2 s, 4 s and succeeds on the fourth attempt", async () => {
     const { client, waits, calls } = setup([internalError(), internalError(), internalError(), OK()]);

@@ -17,36 +17,36 @@ const call = (overrides: Partial<CallState> = {}): CallState => ({
 
 describe("decideRetry: which failures", () => {
   it.each([400, 401, 402, 403, 404, 409, 412, 405, 422])("never retries %i", (status) => {
-    expect(decideRetry({ status, retryAfterSeconds: 5 }, call(), policy, zero)).toEqual({ retry: false, reason: "not_retryable" });
+    expect(decideRetry({ status, retryAfterSeconds: 5, limit: null }, call(), policy, zero)).toEqual({ retry: false, reason: "not_retryable" });
   });
 
   it("retries a 429 after its Retry-After, on any method, without jitter", () => {
     for (const method of ["GET", "POST", "PATCH"]) {
-      expect(decideRetry({ status: 429, retryAfterSeconds: 7 }, call({ method }), policy, () => 0.9)).toEqual({ retry: true, waitMs: 7_000, kind: "rate_limited" });
+      expect(decideRetry({ status: 429, retryAfterSeconds: 7, limit: "minute" }, call({ method }), policy, () => 0.9)).toEqual({ retry: true, waitMs: 7_000, kind: "rate_limited" });
     }
   });
 
   it("waits 1 s on a 429 that names no wait, and at least 1 s on Retry-After: 0", () => {
-    expect(decideRetry({ status: 429, retryAfterSeconds: null }, call(), policy, zero)).toMatchObject({ retry: true, waitMs: 1_000 });
-    expect(decideRetry({ status: 429, retryAfterSeconds: 0 }, call(), policy, zero)).toMatchObject({ retry: true, waitMs: 1_000 });
+    expect(decideRetry({ status: 429, retryAfterSeconds: null, limit: "minute" }, call(), policy, zero)).toMatchObject({ retry: true, waitMs: 1_000 });
+    expect(decideRetry({ status: 429, retryAfterSeconds: 0, limit: "minute" }, call(), policy, zero)).toMatchObject({ retry: true, waitMs: 1_000 });
   });
 
   it("retries 500, other 5xx and network failures (status 0) as server errors", () => {
     for (const status of [500, 502, 503, 504, 0]) {
-      expect(decideRetry({ status, retryAfterSeconds: null }, call(), policy, zero)).toEqual({ retry: true, waitMs: 1_000, kind: "server_error" });
+      expect(decideRetry({ status, retryAfterSeconds: null, limit: null }, call(), policy, zero)).toEqual({ retry: true, waitMs: 1_000, kind: "server_error" });
     }
   });
 
   it("keeps counting 429s apart from server errors: a 429 after three 500s is still retried", () => {
-    expect(decideRetry({ status: 429, retryAfterSeconds: 2 }, call({ serverErrorRetries: 3 }), policy, zero)).toMatchObject({ retry: true, waitMs: 2_000 });
+    expect(decideRetry({ status: 429, retryAfterSeconds: 2, limit: "minute" }, call({ serverErrorRetries: 3 }), policy, zero)).toMatchObject({ retry: true, waitMs: 2_000 });
   });
 });
 
 describe("decideRetry: backoff after server errors", () => {
   it("waits 1 s, 2 s, 4 s, then gives up", () => {
-    const waits = [0, 1, 2].map((n) => decideRetry({ status: 500, retryAfterSeconds: null }, call({ serverErrorRetries: n }), policy, zero));
+    const waits = [0, 1, 2].map((n) => decideRetry({ status: 500, retryAfterSeconds: null, limit: null }, call({ serverErrorRetries: n }), policy, zero));
     expect(waits.map((d) => (d.retry ? d.waitMs : null))).toEqual([1_000, 2_000, 4_000]);
-    expect(decideRetry({ status: 500, retryAfterSeconds: null }, call({ serverErrorRetries: 3 }), policy, zero)).toEqual({ retry: false, reason: "retries_exhausted" });
+    expect(decideRetry({ status: 500, retryAfterSeconds: null, limit: null }, call({ serverErrorRetries: 3 }), policy, zero)).toEqual({ retry: false, reason: "retries_exhausted" });
   });
 
   it("adds jitter within [delay, delay × 1.25) for any random value", () => {
@@ -70,17 +70,17 @@ describe("decideRetry: backoff after server errors", () => {
 
   it("follows the configured base, ratio and count", () => {
     const custom = { ...policy, baseDelayMs: 100, jitterRatio: 0, maxServerErrorRetries: 1 };
-    expect(decideRetry({ status: 500, retryAfterSeconds: null }, call(), custom, () => 0.9)).toMatchObject({ waitMs: 100 });
-    expect(decideRetry({ status: 500, retryAfterSeconds: null }, call({ serverErrorRetries: 1 }), custom, zero)).toMatchObject({ retry: false, reason: "retries_exhausted" });
+    expect(decideRetry({ status: 500, retryAfterSeconds: null, limit: null }, call(), custom, () => 0.9)).toMatchObject({ waitMs: 100 });
+    expect(decideRetry({ status: 500, retryAfterSeconds: null, limit: null }, call({ serverErrorRetries: 1 }), custom, zero)).toMatchObject({ retry: false, reason: "retries_exhausted" });
   });
 });
 
 describe("decideRetry: non-idempotent methods", () => {
   it("does not retry POST or PATCH after a server error unless the caller opted in", () => {
     for (const method of ["POST", "PATCH", "post"]) {
-      expect(decideRetry({ status: 500, retryAfterSeconds: null }, call({ method }), policy, zero)).toEqual({ retry: false, reason: "not_idempotent" });
-      expect(decideRetry({ status: 0, retryAfterSeconds: null }, call({ method }), policy, zero)).toEqual({ retry: false, reason: "not_idempotent" });
-      expect(decideRetry({ status: 500, retryAfterSeconds: null }, call({ method, optedIn: true }), policy, zero)).toMatchObject({ retry: true, waitMs: 1_000 });
+      expect(decideRetry({ status: 500, retryAfterSeconds: null, limit: null }, call({ method }), policy, zero)).toEqual({ retry: false, reason: "not_idempotent" });
+      expect(decideRetry({ status: 0, retryAfterSeconds: null, limit: null }, call({ method }), policy, zero)).toEqual({ retry: false, reason: "not_idempotent" });
+      expect(decideRetry({ status: 500, retryAfterSeconds: null, limit: null }, call({ method, optedIn: true }), policy, zero)).toMatchObject({ retry: true, waitMs: 1_000 });
     }
   });
 
@@ -90,19 +90,19 @@ describe("decideRetry: non-idempotent methods", () => {
   });
 
   it("never retries a body that cannot be sent twice", () => {
-    expect(decideRetry({ status: 429, retryAfterSeconds: 1 }, call({ replayable: false }), policy, zero)).toEqual({ retry: false, reason: "body_not_replayable" });
+    expect(decideRetry({ status: 429, retryAfterSeconds: 1, limit: "minute" }, call({ replayable: false }), policy, zero)).toEqual({ retry: false, reason: "body_not_replayable" });
   });
 });
 
 describe("decideRetry: the total-wait cap", () => {
   it("allows a wait that reaches the cap exactly, refuses one that passes it", () => {
-    expect(decideRetry({ status: 429, retryAfterSeconds: 45 }, call({ totalWaitMs: 15_000 }), policy, zero)).toMatchObject({ retry: true, waitMs: 45_000 });
-    expect(decideRetry({ status: 429, retryAfterSeconds: 46 }, call({ totalWaitMs: 15_000 }), policy, zero)).toEqual({ retry: false, reason: "wait_cap" });
-    expect(decideRetry({ status: 500, retryAfterSeconds: null }, call({ totalWaitMs: 59_500 }), policy, zero)).toEqual({ retry: false, reason: "wait_cap" });
+    expect(decideRetry({ status: 429, retryAfterSeconds: 45, limit: "minute" }, call({ totalWaitMs: 15_000 }), policy, zero)).toMatchObject({ retry: true, waitMs: 45_000 });
+    expect(decideRetry({ status: 429, retryAfterSeconds: 46, limit: "minute" }, call({ totalWaitMs: 15_000 }), policy, zero)).toEqual({ retry: false, reason: "wait_cap" });
+    expect(decideRetry({ status: 500, retryAfterSeconds: null, limit: null }, call({ totalWaitMs: 59_500 }), policy, zero)).toEqual({ retry: false, reason: "wait_cap" });
   });
 
   it("refuses a day limit's wait of hours at once", () => {
-    expect(decideRetry({ status: 429, retryAfterSeconds: 3_600 }, call(), policy, zero)).toEqual({ retry: false, reason: "wait_cap" });
+    expect(decideRetry({ status: 429, retryAfterSeconds: 3_600, limit: "minute" }, call(), policy, zero)).toEqual({ retry: false, reason: "wait_cap" });
   });
 
   it("defaults to 60 s", () => {

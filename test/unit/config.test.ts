@@ -41,13 +41,13 @@ describe("parseConfig", () => {
         { method: "POST", path: "/v1/content/generate", scope: "write", credits: 40, timeout_ms: 60000 },
         { path: "/v1/status", public: true },
       ],
-      ADMIN_TOKEN: "a",
+      ADMIN_TOKEN: "a".repeat(32),
       UPSTREAM_TOKEN: "",
     });
     expect(config.plans.nightly).toEqual({ perMinute: null, perDay: 5 });
     expect(config.routes[0]).toMatchObject({ method: "POST", credits: 40, timeoutMs: 60_000, public: false });
     expect(config.routes[1]).toMatchObject({ method: null, credits: 0, timeoutMs: 30_000, public: true });
-    expect(config.adminToken).toBe("a");
+    expect(config.adminToken).toBe("a".repeat(32));
     expect(config.upstreamToken).toBeNull(); // an empty secret is no secret
   });
 
@@ -113,8 +113,17 @@ describe("parseConfig", () => {
     [{ ...base, ROUTES: { path: "/a" } }, "ROUTES: must be an array of tables"],
     [{ ...base, CORS_ORIGINS: "https://app.example.com" }, "CORS_ORIGINS: must be a list of origins, such as"],
     [{ ...base, CORS_ORIGINS: ["app.example.com"] }, "CORS_ORIGINS[0]: must be an origin"],
+    [{ ...base, ADMIN_TOKEN: "x" }, "ADMIN_TOKEN: must be at least 32 characters"],
+    [{ ...base, ADMIN_TOKEN: "a".repeat(31) }, "ADMIN_TOKEN: must be at least 32 characters"],
   ])("refuses %j, naming the field", (env, message) => {
     expect(error(env)).toContain(message);
+  });
+
+  it("takes an ADMIN_TOKEN of 32 characters or more, and an empty one as unset", () => {
+    expect(ok({ ...base, ADMIN_TOKEN: "b".repeat(32) }).adminToken).toBe("b".repeat(32));
+    expect(ok({ ...base, ADMIN_TOKEN: "" }).adminToken).toBeNull();
+    // The refusal never repeats the secret.
+    expect(error({ ...base, ADMIN_TOKEN: "hunter2-short" })).not.toContain("hunter2");
   });
 });
 

@@ -1,7 +1,8 @@
 // Header hygiene of the origin request (SPEC 6), on the pure builder. wrangler dev drops
 // Connection itself, so the Connection-listed case can only be shown here.
 import { describe, expect, it } from "vitest";
-import { upstreamHeaders, upstreamUrlFor } from "../../src/upstream/forward.ts";
+import { upstreamUrlFor } from "../../src/upstream/forward.ts";
+import { upstreamHeaders } from "../../src/upstream/headers.ts";
 
 const url = new URL("https://api.example.com/v1/posts?x=1");
 

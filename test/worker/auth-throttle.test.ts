@@ -6,6 +6,7 @@
 import { describe, expect, it } from "vitest";
 import { mintKey } from "../../src/keys.ts";
 import {
+  ADMIN_TOKEN,
   accountWithKey,
   admin,
   call,
@@ -79,7 +80,7 @@ describe("the failed-auth throttle", () => {
   it("counts wrong and missing admin tokens, and blocks the admin API of that address too", async () => {
     const { key } = await accountWithKey({ plan: "unlimited" });
     const operator = freshIp();
-    for (const token of ["wrong", null, "test-admin-token-", "TEST-ADMIN-TOKEN", ""]) {
+    for (const token of ["wrong", null, `${ADMIN_TOKEN}-`, ADMIN_TOKEN.toUpperCase(), ""]) {
       const res = await admin("GET", "/accounts/anything", { token, ip: operator });
       await expectEnvelope(res, "UNAUTHORIZED");
     }
@@ -88,6 +89,21 @@ describe("the failed-auth throttle", () => {
     // An operator elsewhere is unaffected.
     const elsewhere = await admin("GET", "/accounts/anything", { ip: freshIp() });
     await expectEnvelope(elsewhere, "NOT_FOUND");
+  });
+
+  it("counts an IPv6 client by its /64, however it spells or rotates its address", async () => {
+    const { key } = await accountWithKey({ plan: "unlimited" });
+    // One subscriber's /64 hands its hosts any of 2^64 addresses: five of them fail once each.
+    const network = freshIp().split(":").slice(0, 4).join(":");
+    const hosts = ["::1", ":0:0:0:2", ":abcd:ef01:2345:6789", "::ffff:192.0.2.1", ":FFFF:0:0:7"].map((host) => `${network}${host}`);
+    for (const ip of hosts) await expectEnvelope(await call("/v1/things", { key: `${key}x`, ip }), "UNAUTHORIZED");
+
+    await expectThrottled(await call("/v1/things", { key, ip: `${network}::99` }));
+    await expectThrottled(await call("/v1/things", { key, ip: `${network.toUpperCase()}:0000:0000:0000:0099` }));
+    // The neighbouring /64 is someone else.
+    const [a, b, c, d] = network.split(":") as [string, string, string, string];
+    const neighbour = `${a}:${b}:${c}:${(Number.parseInt(d, 16) ^ 1).toString(16)}::1`;
+    await expectOk(await call("/v1/things", { key, ip: neighbour }), "the next /64");
   });
 
   it("does not count a 403: a key lacking a scope authenticated fine", async () => {

@@ -16,8 +16,8 @@ import { expectSuccess } from "./assertions.ts";
 export * from "./assertions.ts";
 
 export const GATEWAY_URL = "https://gw.test";
-/** Set by vitest.config.ts for the worker project. */
-export const ADMIN_TOKEN = "test-admin-token";
+/** Set by vitest.config.ts for the worker project; at least 32 characters, as config requires. */
+export const ADMIN_TOKEN = "test-admin-token-4f9c2a7e81b3d605e7c9";
 export const UPSTREAM_TOKEN = "test-upstream-token";
 
 // ── ids and addresses ────────────────────────────────────────────────────────────────
