@@ -33,10 +33,11 @@ export function startPassThrough(originUrl: string): Promise<RunningWorker> {
   });
 }
 
-export function startBenchGateway(bundle: Bundle, originUrl: string): Promise<RunningWorker> {
+export function startBenchGateway(bundle: Bundle, originUrl: string, options: { inspector?: boolean } = {}): Promise<RunningWorker> {
   return startWorker({
     scriptPath: bundle.scriptPath,
     bindings: { UPSTREAM_URL: originUrl, PLANS, ROUTES, ADMIN_TOKEN },
     durableObjects: { ACCOUNTS: "AccountDO" },
+    inspector: options.inspector ?? false,
   });
 }

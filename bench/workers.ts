@@ -17,6 +17,8 @@ export interface WorkerSpec {
   bindings: Record<string, unknown>;
   /** Durable Object bindings: name → class exported by the script, SQLite-backed. */
   durableObjects?: Record<string, string>;
+  /** Open workerd's Chrome DevTools protocol port (bench/profile.ts). Off for measurements. */
+  inspector?: boolean;
 }
 
 export interface RunningWorker {
@@ -25,6 +27,8 @@ export interface RunningWorker {
   workerdPid: number;
   /** The last lines the Worker logged (console output is drained, never printed). */
   recentOutput(): string;
+  /** ws://127.0.0.1:<port> of workerd's inspector, when `inspector` was set. */
+  inspectorUrl: string | null;
   stop(): Promise<void>;
 }
 
@@ -52,6 +56,7 @@ export async function startWorker(spec: WorkerSpec): Promise<RunningWorker> {
     durableObjects,
     host: "127.0.0.1",
     port: await freePort(),
+    ...(spec.inspector ? { inspectorPort: await freePort() } : {}),
     // Miniflare logs every request through Node by default: not part of any Worker's cost.
     logRequests: false,
     handleRuntimeStdio: (stdout: Readable, stderr: Readable) => {
@@ -62,5 +67,6 @@ export async function startWorker(spec: WorkerSpec): Promise<RunningWorker> {
   const url = (await mf.ready).toString().replace(/\/$/, "");
   const workerdPid = childPidsNamed(process.pid, "workerd").find((pid) => !before.has(pid));
   if (workerdPid === undefined) throw new Error("could not find the workerd process Miniflare started");
-  return { url, workerdPid, recentOutput: () => output, stop: () => mf.dispose() };
+  const inspectorUrl = spec.inspector ? (await mf.getInspectorURL()).toString().replace(/\/$/, "") : null;
+  return { url, workerdPid, recentOutput: () => output, inspectorUrl, stop: () => mf.dispose() };
 }

@@ -1,0 +1,162 @@
+// Splits a `perf script` dump of workerd into the parts of a request: every sample is charged
+// to the innermost frame on its stack that names a part (a gateway function, a runtime API,
+// SQLite's commit, the garbage collector...), so each sample counts exactly once and the
+// parts add up to the whole. Frames that name nothing (malloc, memcpy, V8 builtins, the
+// kernel) are charged to whatever called them.
+//
+// JavaScript frames are named through V8's perf map (`--perf-basic-prof`): "JS:+'admit
+// gateway.js:2432:8". The gateway's bundle is served as GATEWAY_SCRIPT so its functions are
+// told apart from Miniflare's own Workers, which run in the same process.
+
+export const GATEWAY_SCRIPT = "gateway.js";
+
+/** A JavaScript function of the gateway's bundle, by name. */
+function gatewayJs(...names: string[]): RegExp {
+  return new RegExp(`^JS:[^A-Za-z_$]*(?:${names.join("|")}) ${GATEWAY_SCRIPT.replace(".", "\\.")}:`);
+}
+
+export interface Part {
+  name: string;
+  /** Any frame matching one of these charges the sample to this part. */
+  frames: RegExp[];
+}
+
+/**
+ * Order matters only between patterns that can match the same frame; otherwise the innermost
+ * matching frame decides. Names and order are what docs/performance.md's table shows.
+ */
+export const PARTS: readonly Part[] = [
+  {
+    name: "V8 garbage collection",
+    frames: [/^v8::internal::(Heap::|Scavenger|ScavengeJob|MinorGCJob|MarkCompact|MinorMarkSweep|IncrementalMarking|ConcurrentMarking|Sweeper|GCTracer)/, /HeapTracer/],
+  },
+  {
+    name: "storage commit (COMMIT, WAL write, fsync)",
+    frames: [/ActorSqlite::(startImplicitTxnImpl|commitImpl)/, /ActorSqlite::ImplicitTxn::commit/],
+  },
+  {
+    name: "SQL statements + savepoint in the object",
+    frames: [
+      gatewayJs("saveDay", "appendMinute", "dropMinuteBelow", "pruneLedger", "netMovement", "recentLedger", "writeBatch", "write[A-Z]\\w*"),
+      /DurableObjectStorage::transactionSync/,
+      /SqlStorage::(exec|Cursor)/,
+    ],
+  },
+  {
+    name: "the object's JS (admit, decide, batch)",
+    frames: [
+      gatewayJs(
+        "admit",
+        "settle",
+        "decide",
+        "windowStates",
+        "firstInMinute",
+        "dayUsedAt",
+        "dayNumberOf",
+        "msUntilNextDay",
+        "ceilSeconds",
+        "clock",
+        "now",
+        "limits",
+        "planLimits",
+        "snapshot",
+        "digestsEqual",
+        "keyIsLive",
+        "atomically",
+        "recordAdmission",
+        "moveCredits",
+        "append",
+        "compact",
+        "flush",
+        "schedule",
+        "add",
+        "\\w*[Bb]atch\\w*",
+        "\\w*[Pp]ending\\w*",
+      ),
+      /timingSafeEqual/,
+    ],
+  },
+  {
+    name: "DO RPC: (de)serializing arguments and results",
+    frames: [/ValueSerializer|ValueDeserializer|jsg::Serializer|jsg::Deserializer|serializeJsValue|deserializeJsValue/],
+  },
+  {
+    name: "DO RPC: the stub (getByName: id, channel)",
+    frames: [gatewayJs("accountStub"), /DurableObjectNamespace|getByName|ActorNamespace|ActorChannel|ActorClass|ActorIdFactory|idFromName/],
+  },
+  {
+    name: "DO RPC: call, dispatch, input/output gates",
+    frames: [/JsRpc/, /^capnp::/, /workerd::rpc::/, /OutputGate|InputGate/, /Worker::Actor/],
+  },
+  { name: "key hash (SHA-256)", frames: [gatewayJs("hashKey"), /SubtleCrypto::digest/, /SHA256|sha256_block/] },
+  { name: "key parse + checksum", frames: [gatewayJs("parseKey", "checksumOf", "crc32", "encodeBase62", "bearerToken", "readCredentials", "throttled", "throttleFor", "clientAddress", "blockedFor")] },
+  {
+    name: "log line (JSON.stringify, console.log)",
+    frames: [/^JS:.*node-internal:internal_inspect/, /workerd::api::(Console|.*::log)|ConsoleModule|structuredLog|logMessage/, /JsonStringifier/],
+  },
+  { name: "RateLimit + gateway response headers", frames: [gatewayJs("rateLimitHeaders", "tightest", "passThrough", "withGatewayHeaders", "applyCors", "allowedOrigin")] },
+  { name: "origin request headers (copy, filter)", frames: [gatewayJs("upstreamHeaders", "upstreamUrlFor")] },
+  {
+    name: "outbound fetch to the origin",
+    frames: [gatewayJs("callUpstream"), /workerd::api::fetchImpl|fetchImplNoOutputLock|Fetcher::fetch|ServiceWorkerGlobalScope::fetch/, /awaitIoImpl<kj::HttpClient::Response/, /kj::HttpClient|HttpClientImpl|NetworkHttpClient|ConcurrencyLimitingHttpClient/, /workerd::api::Request::constructor/],
+  },
+  { name: "request id, config, route (gateway JS)", frames: [gatewayJs("newRequestId", "randomBase62", "loadConfig", "matchRoute", "isPreflight")] },
+  { name: "other gateway JS (pipeline, relay, proxy)", frames: [new RegExp(`^JS:.* ${GATEWAY_SCRIPT.replace(".", "\\.")}:`)] },
+  { name: "the pass-through Worker's JS", frames: [/^JS:.* passthrough-worker\.js:/] },
+  { name: "Miniflare's entry Worker (both Workers pay it)", frames: [/^JS:.* entry\.worker\.js:/] },
+  { name: "Headers objects (runtime)", frames: [/workerd::api::Headers/] },
+  {
+    // The sockets are written and read outside any call that says which direction they serve.
+    name: "HTTP transport (both directions: sockets, parsing)",
+    frames: [/kj::HttpServer|HttpServer::Connection|HttpInputStreamImpl|HttpOutputStream|HttpEntityBody|HttpChunkedEntityWriter|HttpFixedLengthEntityWriter|kj::HttpHeaders|WorkerEntrypoint::request|ServiceWorkerGlobalScope::request|HttpListener|acceptAuthenticated|AsyncStreamFd|AsyncIoStream/],
+  },
+];
+
+export const UNNAMED = "runtime: event loop, promises, other";
+
+/** One sample's stack, innermost frame first, and its weight (perf's period). */
+export interface Sample {
+  weight: number;
+  frames: string[];
+}
+
+/**
+ * Parses `perf script -F period,ip,sym` output: a header line with the period, then one
+ * indented line per frame (address, symbol), then a blank line.
+ */
+export function parseSamples(text: string): Sample[] {
+  const samples: Sample[] = [];
+  let current: Sample | null = null;
+  for (const line of text.split("\n")) {
+    if (line.trim() === "") {
+      if (current !== null) samples.push(current);
+      current = null;
+    } else if (current === null) {
+      current = { weight: Number(line.trim()) || 1, frames: [] };
+    } else {
+      const match = /^\s*[0-9a-f]+\s+(.*)$/.exec(line);
+      current.frames.push((match?.[1] ?? line).trim());
+    }
+  }
+  if (current !== null) samples.push(current);
+  return samples;
+}
+
+export function partOf(sample: Sample): string {
+  for (const frame of sample.frames) {
+    for (const part of PARTS) if (part.frames.some((re) => re.test(frame))) return part.name;
+  }
+  return UNNAMED;
+}
+
+/** Share of the total weight per part, largest first. */
+export function split(samples: readonly Sample[]): Map<string, number> {
+  const weights = new Map<string, number>();
+  let total = 0;
+  for (const s of samples) {
+    const part = partOf(s);
+    weights.set(part, (weights.get(part) ?? 0) + s.weight);
+    total += s.weight;
+  }
+  return new Map([...weights].map(([name, w]) => [name, total === 0 ? 0 : w / total] as const).sort((a, b) => b[1] - a[1]));
+}
