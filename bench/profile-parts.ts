@@ -4,6 +4,10 @@
 // parts add up to the whole. Frames that name nothing (malloc, memcpy, V8 builtins, the
 // kernel) are charged to whatever called them.
 //
+// Native frames are matched by their function's name alone: template arguments and parameter
+// lists are stripped first, since nearly every frame of the runtime mentions an InputGate or
+// an Actor among its template arguments.
+//
 // JavaScript frames are named through V8's perf map (`--perf-basic-prof`): "JS:+'admit
 // gateway.js:2432:8". The gateway's bundle is served as GATEWAY_SCRIPT so its functions are
 // told apart from Miniflare's own Workers, which run in the same process.
@@ -17,8 +21,14 @@ function gatewayJs(...names: string[]): RegExp {
 
 export interface Part {
   name: string;
-  /** Any frame matching one of these charges the sample to this part. */
-  frames: RegExp[];
+  /** A frame whose function matches one of these charges the sample to this part. */
+  frames?: RegExp[];
+  /**
+   * Second pass, for samples no function claimed (the runtime's generic promise and context
+   * machinery): a frame whose full text, template arguments included, matches one of these.
+   * That is how the continuation of a Durable Object call, say, is told from an HTTP one.
+   */
+  within?: RegExp[];
 }
 
 /**
@@ -33,6 +43,7 @@ export const PARTS: readonly Part[] = [
   {
     name: "storage commit (COMMIT, WAL write, fsync)",
     frames: [/ActorSqlite::(startImplicitTxnImpl|commitImpl)/, /ActorSqlite::ImplicitTxn::commit/],
+    within: [/ActorSqlite/],
   },
   {
     name: "SQL statements + savepoint in the object",
@@ -85,8 +96,9 @@ export const PARTS: readonly Part[] = [
     frames: [gatewayJs("accountStub"), /DurableObjectNamespace|getByName|ActorNamespace|ActorChannel|ActorClass|ActorIdFactory|idFromName/],
   },
   {
-    name: "DO RPC: call, dispatch, input/output gates",
+    name: "DO RPC: call, dispatch, gates, the runtime around both",
     frames: [/JsRpc/, /^capnp::/, /workerd::rpc::/, /OutputGate|InputGate/, /Worker::Actor/],
+    within: [/JsRpc/, /workerd::rpc::/, /OutputGate|Worker::Actor::/],
   },
   { name: "key hash (SHA-256)", frames: [gatewayJs("hashKey"), /SubtleCrypto::digest/, /SHA256|sha256_block/] },
   { name: "key parse + checksum", frames: [gatewayJs("parseKey", "checksumOf", "crc32", "encodeBase62", "bearerToken", "readCredentials", "throttled", "throttleFor", "clientAddress", "blockedFor")] },
@@ -98,17 +110,21 @@ export const PARTS: readonly Part[] = [
   { name: "origin request headers (copy, filter)", frames: [gatewayJs("upstreamHeaders", "upstreamUrlFor")] },
   {
     name: "outbound fetch to the origin",
-    frames: [gatewayJs("callUpstream"), /workerd::api::fetchImpl|fetchImplNoOutputLock|Fetcher::fetch|ServiceWorkerGlobalScope::fetch/, /awaitIoImpl<kj::HttpClient::Response/, /kj::HttpClient|HttpClientImpl|NetworkHttpClient|ConcurrencyLimitingHttpClient/, /workerd::api::Request::constructor/],
+    frames: [gatewayJs("callUpstream"), /workerd::api::fetchImpl|fetchImplNoOutputLock|Fetcher::fetch|ServiceWorkerGlobalScope::fetch/, /kj::HttpClient|HttpClientImpl|NetworkHttpClient|ConcurrencyLimitingHttpClient/, /workerd::api::Request::constructor/],
+    within: [/kj::HttpClient::Response|fetchImpl/],
   },
   { name: "request id, config, route (gateway JS)", frames: [gatewayJs("newRequestId", "randomBase62", "loadConfig", "matchRoute", "isPreflight")] },
   { name: "other gateway JS (pipeline, relay, proxy)", frames: [new RegExp(`^JS:.* ${GATEWAY_SCRIPT.replace(".", "\\.")}:`)] },
   { name: "the pass-through Worker's JS", frames: [/^JS:.* passthrough-worker\.js:/] },
   { name: "Miniflare's entry Worker (both Workers pay it)", frames: [/^JS:.* entry\.worker\.js:/] },
-  { name: "Headers objects (runtime)", frames: [/workerd::api::Headers/] },
+  // Headers calls made from the gateway's JavaScript are charged to the function that made
+  // them (above); this is what the runtime does with Headers on its own (copies, teardown).
+  { name: "Headers objects (runtime, outside JS)", within: [/workerd::api::Headers/] },
   {
     // The sockets are written and read outside any call that says which direction they serve.
-    name: "HTTP transport (both directions: sockets, parsing)",
+    name: "HTTP transport and fetch event (both directions)",
     frames: [/kj::HttpServer|HttpServer::Connection|HttpInputStreamImpl|HttpOutputStream|HttpEntityBody|HttpChunkedEntityWriter|HttpFixedLengthEntityWriter|kj::HttpHeaders|WorkerEntrypoint::request|ServiceWorkerGlobalScope::request|HttpListener|acceptAuthenticated|AsyncStreamFd|AsyncIoStream/],
+    within: [/WorkerEntrypoint::requestImpl|kj::HttpServer|HttpService::Response/],
   },
 ];
 
@@ -142,11 +158,30 @@ export function parseSamples(text: string): Sample[] {
   return samples;
 }
 
-export function partOf(sample: Sample): string {
-  for (const frame of sample.frames) {
-    for (const part of PARTS) if (part.frames.some((re) => re.test(frame))) return part.name;
+/** "a::b<T<U>>::c(int)" → "a::b::c": a frame's function, without its arguments of any kind. */
+export function functionOf(frame: string): string {
+  let name = frame;
+  for (let previous = ""; previous !== name; ) {
+    previous = name;
+    name = name.replace(/<[^<>]*>/g, "").replace(/\([^()]*\)/g, "");
   }
-  return UNNAMED;
+  return name;
+}
+
+export function partOf(sample: Sample): string {
+  return claim(sample).part;
+}
+
+/** The part a sample is charged to, and the frame that decided it (null: none did). */
+export function claim(sample: Sample): { part: string; frame: string | null } {
+  for (const frame of sample.frames) {
+    const name = frame.startsWith("JS:") ? frame : functionOf(frame);
+    for (const part of PARTS) if (part.frames?.some((re) => re.test(name))) return { part: part.name, frame: name };
+  }
+  for (const frame of sample.frames) {
+    for (const part of PARTS) if (part.within?.some((re) => re.test(frame))) return { part: part.name, frame: `(within) ${frame}` };
+  }
+  return { part: UNNAMED, frame: null };
 }
 
 /** Share of the total weight per part, largest first. */

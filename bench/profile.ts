@@ -12,7 +12,9 @@
 //   the runtime APIs JavaScript calls; everything else is "(program)", and an attached
 //   inspector slows the Worker, so its figures are shares, not costs.
 //
-//   node bench/profile.ts [--seconds 6] [--connections 10] [--frequency 1999] [--cdp] [--top 0]
+//   node bench/profile.ts [--seconds 6] [--connections 10] [--frequency 1999] [--cdp]
+//                         [--top N]  the N largest frames no part claimed, per target
+//                         [--explain "part"]  the frames that charged samples to a part
 import { spawn, spawnSync } from "node:child_process";
 import { copyFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -25,7 +27,7 @@ import { startBenchGateway, startPassThrough } from "./gateway.ts";
 import { machineBusyMs, machineInfo } from "./machine.ts";
 import { startOriginProcess } from "./origin.ts";
 import { cpuTimeMs } from "./processes.ts";
-import { GATEWAY_SCRIPT, PARTS, UNNAMED, parseSamples, split, type Sample } from "./profile-parts.ts";
+import { GATEWAY_SCRIPT, PARTS, UNNAMED, claim, parseSamples, split, type Sample } from "./profile-parts.ts";
 import { runLoad } from "./load.ts";
 import { writeJson } from "./report.ts";
 import type { RunningWorker } from "./workers.ts";
@@ -37,6 +39,7 @@ const { values: args } = parseArgs({
     frequency: { type: "string", default: "1999" },
     cdp: { type: "boolean", default: false },
     top: { type: "string", default: "0" },
+    explain: { type: "string" },
   },
 });
 const SECONDS = Number(args.seconds);
@@ -52,6 +55,8 @@ interface ProfiledTarget {
   samples: number;
   /** Frames that charged nothing but their callers: the largest, for finding a missed part. */
   topFrames?: { frame: string; share: number }[];
+  /** With --explain: the frames that charged samples to that part. */
+  explained?: { frame: string; share: number }[];
 }
 
 if (spawnSync("perf", ["--version"]).status !== 0) {
@@ -100,6 +105,7 @@ try {
   console.log(`other processes used about ${(otherShare * 100).toFixed(0)}% of the machine's CPU meanwhile (perf itself included)`);
   for (const t of profiled) {
     for (const f of t.topFrames ?? []) console.log(`  ${t.name}: unnamed ${(f.share * 100).toFixed(1)}% ${f.frame}`);
+    for (const f of t.explained ?? []) console.log(`  ${t.name}: "${args.explain}" ${(f.share * 100).toFixed(1)}% ${f.frame}`);
   }
 
   let javascript = null;
@@ -153,8 +159,19 @@ async function profileTarget(name: string, worker: RunningWorker, url: string, h
       shares: Object.fromEntries(split(samples)),
       samples: samples.length,
       ...(top > 0 ? { topFrames: unnamedLeaves(samples, top) } : {}),
+      ...(args.explain !== undefined ? { explained: deciding(samples, args.explain) } : {}),
     },
   };
+}
+
+/** The frames that decided samples for the part whose name starts with `part`. */
+function deciding(samples: readonly Sample[], part: string): { frame: string; share: number }[] {
+  const counts = new Map<string, number>();
+  for (const s of samples) {
+    const { part: name, frame } = claim(s);
+    if (frame !== null && name.startsWith(part)) counts.set(frame, (counts.get(frame) ?? 0) + 1);
+  }
+  return [...counts].sort((a, b) => b[1] - a[1]).slice(0, 12).map(([frame, n]) => ({ frame: frame.slice(0, 160), share: n / samples.length }));
 }
 
 /** The innermost frames of samples no part claimed: what to name next. */

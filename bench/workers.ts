@@ -29,6 +29,11 @@ export interface RunningWorker {
   recentOutput(): string;
   /** ws://127.0.0.1:<port> of workerd's inspector, when `inspector` was set. */
   inspectorUrl: string | null;
+  /**
+   * Calls an RPC method of a Durable Object from Node (Miniflare's proxy), returning plain
+   * data (the result is copied out of the proxy as JSON).
+   */
+  callDurableObject(binding: string, name: string, method: string): Promise<unknown>;
   stop(): Promise<void>;
 }
 
@@ -68,5 +73,11 @@ export async function startWorker(spec: WorkerSpec): Promise<RunningWorker> {
   const workerdPid = childPidsNamed(process.pid, "workerd").find((pid) => !before.has(pid));
   if (workerdPid === undefined) throw new Error("could not find the workerd process Miniflare started");
   const inspectorUrl = spec.inspector ? (await mf.getInspectorURL()).toString().replace(/\/$/, "") : null;
-  return { url, workerdPid, recentOutput: () => output, inspectorUrl, stop: () => mf.dispose() };
+  const callDurableObject = async (binding: string, name: string, method: string) => {
+    // Miniflare's types for the proxied namespace do not resolve under Node's lib; its shape:
+    const namespace = (await mf.getDurableObjectNamespace(binding)) as unknown as { idFromName(name: string): unknown; get(id: unknown): Record<string, () => Promise<unknown>> };
+    const stub = namespace.get(namespace.idFromName(name));
+    return JSON.parse(JSON.stringify(await stub[method]!()));
+  };
+  return { url, workerdPid, recentOutput: () => output, inspectorUrl, callDurableObject, stop: () => mf.dispose() };
 }
