@@ -3,7 +3,7 @@
 // envelope, after the debit was refunded so X-Credits-Remaining tells the truth.
 import type { WindowState } from "../account/limiter.ts";
 import { fail, type RequestContext } from "../context.ts";
-import { rateLimitHeaders } from "../rate-limit-headers.ts";
+import { rateLimitHeaders, type HeaderPairs } from "../rate-limit-headers.ts";
 import type { CompiledRoute } from "../routes.ts";
 import { ERROR_BODY_LIMIT_BYTES, callUpstream, readBodyPrefix, upstreamHeaders, upstreamUrlFor, type Identity } from "./forward.ts";
 import { normalizeUpstream, type UpstreamOutcome } from "./normalize.ts";
@@ -38,7 +38,7 @@ async function forwardAndAnswer(ctx: RequestContext, route: CompiledRoute, admit
   const headers = upstreamHeaders(request.headers, url, ctx.requestId, admitted?.identity ?? null, config.upstreamToken);
   const result = await callUpstream(request, upstreamUrlFor(config.upstreamUrl, url), headers, route.timeoutMs);
 
-  const gatewayHeaders = admitted === null ? new Headers() : rateLimitHeaders(admitted.windows);
+  const gatewayHeaders = admitted === null ? [] : rateLimitHeaders(admitted.windows);
   let balance = admitted?.balance ?? null;
   const charged = admitted !== null && admitted.cost > 0;
 
@@ -48,7 +48,7 @@ async function forwardAndAnswer(ctx: RequestContext, route: CompiledRoute, admit
     if (response.status >= 200 && response.status < 400) {
       // A redirect is passed on but is not a success: its debit is refunded.
       if (charged && response.status >= 300) balance = (await refund(ctx, admitted.identity.accountId)) ?? balance;
-      if (balance !== null) gatewayHeaders.set("X-Credits-Remaining", String(balance));
+      if (balance !== null) gatewayHeaders.push(["X-Credits-Remaining", String(balance)]);
       let body = response.body;
       if (charged && response.status < 300 && body !== null) {
         const accountId = admitted.identity.accountId;
@@ -72,11 +72,11 @@ async function forwardAndAnswer(ctx: RequestContext, route: CompiledRoute, admit
       : result;
   const spec = normalizeUpstream(outcome, Date.now());
   if (charged) balance = (await refund(ctx, admitted.identity.accountId)) ?? balance;
-  if (balance !== null) gatewayHeaders.set("X-Credits-Remaining", String(balance));
+  if (balance !== null) gatewayHeaders.push(["X-Credits-Remaining", String(balance)]);
   return fail(ctx, { ...spec, headers: gatewayHeaders });
 }
 
-function passThrough(response: Response, body: ReadableStream | null, gatewayHeaders: Headers, requestId: string): Response {
+function passThrough(response: Response, body: ReadableStream | null, gatewayHeaders: HeaderPairs, requestId: string): Response {
   const out = new Response(body, response);
   for (const [name, value] of gatewayHeaders) out.headers.set(name, value);
   out.headers.set("X-Request-Id", requestId);
