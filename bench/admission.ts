@@ -197,7 +197,13 @@ function get(url: string): Promise<{ status: number; text: string }> {
       res.on("error", reject);
       res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
     });
-    req.on("error", reject);
+    req.on("error", (error: NodeJS.ErrnoException) => {
+      // The kept-alive connection was closed by the server just as this request went out (seen
+      // after a batch of several seconds on a busy machine): nothing reached the Worker, so the
+      // request is sent again, once, as Node's documentation advises for reused sockets.
+      if (req.reusedSocket && error.code === "ECONNRESET") get(url).then(resolve, reject);
+      else reject(error);
+    });
     req.end();
   });
 }
