@@ -29,6 +29,12 @@ export interface Part {
    * That is how the continuation of a Durable Object call, say, is told from an HTTP one.
    */
   within?: RegExp[];
+  /**
+   * Only when the nearest JavaScript caller of the matching frame (runtime internals such as
+   * node-internal: skipped) is one of these: JSON.stringify is the log line's when the gateway
+   * calls it, Miniflare's when its entry Worker does.
+   */
+  calledFrom?: RegExp;
 }
 
 /**
@@ -111,6 +117,13 @@ export const PARTS: readonly Part[] = [
   {
     name: "log line (JSON.stringify, console.log)",
     frames: [/^JS:.*node-internal:internal_inspect/, /workerd::api::(Console|.*::log)|ConsoleModule|structuredLog|logMessage/, /JsonStringifier/],
+    calledFrom: new RegExp(` ${GATEWAY_SCRIPT.replace(".", "\\.")}:`),
+  },
+  {
+    // SPEC 5: a charged 2xx body is read through a watcher that refunds if the origin breaks it.
+    name: "charged body watcher (credit routes)",
+    frames: [gatewayJs("watchBody", "pump")],
+    within: [/IdentityTransformStream|FixedLengthStream|WritableStreamInternalController|ReadableStreamInternalController/],
   },
   { name: "RateLimit + gateway response headers", frames: [gatewayJs("rateLimitHeaders", "tightest", "passThrough", "withGatewayHeaders", "applyCors", "allowedOrigin")] },
   { name: "origin request headers (copy, filter)", frames: [gatewayJs("upstreamHeaders", "upstreamUrlFor")] },
@@ -180,14 +193,31 @@ export function partOf(sample: Sample): string {
 
 /** The part a sample is charged to, and the frame that decided it (null: none did). */
 export function claim(sample: Sample): { part: string; frame: string | null } {
-  for (const frame of sample.frames) {
+  for (const [i, frame] of sample.frames.entries()) {
+    // perf leaves a few very long symbols mangled: jsg's generic type wrapper, whose template
+    // arguments list every API type (DurableObjectNamespace among them). It names no part.
+    if (frame.startsWith("_Z")) continue;
     const name = frame.startsWith("JS:") ? frame : functionOf(frame);
-    for (const part of PARTS) if (part.frames?.some((re) => re.test(name))) return { part: part.name, frame: name };
+    for (const part of PARTS) {
+      if (!part.frames?.some((re) => re.test(name))) continue;
+      if (part.calledFrom !== undefined && !part.calledFrom.test(nearestCaller(sample.frames, i) ?? "")) continue;
+      return { part: part.name, frame: name };
+    }
   }
   for (const frame of sample.frames) {
+    if (frame.startsWith("_Z")) continue;
     for (const part of PARTS) if (part.within?.some((re) => re.test(frame))) return { part: part.name, frame: `(within) ${frame}` };
   }
   return { part: UNNAMED, frame: null };
+}
+
+/** The first JavaScript frame outward of frames[i], runtime-internal scripts skipped. */
+function nearestCaller(frames: readonly string[], i: number): string | null {
+  for (let j = i + 1; j < frames.length; j++) {
+    const frame = frames[j]!;
+    if (frame.startsWith("JS:") && !frame.includes("node-internal:")) return frame;
+  }
+  return null;
 }
 
 /** Share of the total weight per part, largest first. */
