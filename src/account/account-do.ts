@@ -38,10 +38,7 @@ export class AccountDO extends DurableObject<Env> {
     this.store = new AccountStore(ctx.storage.sql);
     if (this.store.exists()) ctx.storage.transactionSync(() => this.store.migrate());
     this.state = this.load();
-    this.commits = new GroupCommit(
-      (batch, alsoWrite) => this.atomically(() => this.commitBatch(batch, alsoWrite)),
-      () => ctx.storage.sync(),
-    );
+    this.commits = new GroupCommit((batch, alsoWrite) => this.atomically(() => this.commitBatch(batch, alsoWrite)));
   }
 
   // ── the request path ─────────────────────────────────────────────────────────────

@@ -8,13 +8,10 @@
 //
 // - admit() decides synchronously against the committed state plus the pending batch, adds
 //   its rows to the batch and awaits the batch's commit;
-// - an admission that finds no commit under way leads: its batch (itself) is committed at
-//   once, as before group commit, so a caller alone pays nothing for it;
-// - an admission that arrives while a commit is under way (written, its durability not yet
-//   confirmed by storage.sync()) follows: the first follower schedules the next commit with a
-//   0 ms timer. A timer does not hold the object's input gate, and workerd fires it only once
-//   the calls already delivered to the object have run (kj's event loop runs every ready event
-//   before it polls its timers), so every admission that was waiting joins the batch;
+// - the first row of a batch schedules its commit with a 0 ms timer. A timer does not hold
+//   the object's input gate, and workerd fires it only once the calls already delivered to
+//   the object have run (kj's event loop runs every ready event before it polls its timers),
+//   so every admission that was waiting joins the batch;
 // - the commit writes the whole batch in one transactionSync and then resolves every waiter.
 //   The write locks the output gate until SQLite has committed it, and an RPC reply waits for
 //   the output gate (workerd's actor-sqlite.c++ and worker-rpc.c++), so a reply that leaves
@@ -71,9 +68,6 @@ export type CommitBatch = <T>(batch: PendingBatch, alsoWrite: (() => T) | null) 
 /** How a commit is scheduled; a 0 ms timer in the object, by hand in unit tests. */
 export type Schedule = (run: () => void) => void;
 
-/** Settles once everything written so far is durable: storage.sync() in the object. */
-export type Durable = () => Promise<unknown>;
-
 export const nextTimerTurn: Schedule = (run) => {
   setTimeout(run, 0);
 };
@@ -83,8 +77,6 @@ export interface GroupCommitStats {
   batches: number;
   failedBatches: number;
   admissions: number;
-  /** Admissions refused because their batch failed to commit. */
-  failedAdmissions: number;
   /** How many batches held `size` admissions, ascending by size. */
   sizes: { size: number; batches: number }[];
 }
@@ -93,20 +85,15 @@ export class GroupCommit {
   private batch = new PendingBatch();
   private committed = settledLater();
   private scheduled = false;
-  /** Commits written whose durability storage has not confirmed yet. */
-  private unconfirmed = 0;
   private readonly commit: CommitBatch;
-  private readonly durable: Durable;
   private readonly schedule: Schedule;
   private readonly sizes = new Map<number, number>();
   private batches = 0;
   private failedBatches = 0;
   private admissions = 0;
-  private failedAdmissions = 0;
 
-  constructor(commit: CommitBatch, durable: Durable, schedule: Schedule = nextTimerTurn) {
+  constructor(commit: CommitBatch, schedule: Schedule = nextTimerTurn) {
     this.commit = commit;
-    this.durable = durable;
     this.schedule = schedule;
   }
 
@@ -121,16 +108,6 @@ export class GroupCommit {
    */
   join(at: number, debit: PendingDebit | null): Promise<void> {
     this.batch.add(at, debit);
-    if (this.batch.size === 1 && this.unconfirmed === 0) {
-      // No commit under way, so no one to wait for: lead, and commit now.
-      const committed = this.committed.promise;
-      try {
-        this.commitPending(null);
-      } catch {
-        // `committed` carries the error to this admission.
-      }
-      return committed;
-    }
     if (!this.scheduled) {
       this.scheduled = true;
       this.schedule(() => this.onTimer());
@@ -160,7 +137,6 @@ export class GroupCommit {
       batches: this.batches,
       failedBatches: this.failedBatches,
       admissions: this.admissions,
-      failedAdmissions: this.failedAdmissions,
       sizes: [...this.sizes].sort((a, b) => a[0] - b[0]).map(([size, batches]) => ({ size, batches })),
     };
   }
@@ -183,16 +159,10 @@ export class GroupCommit {
     if (batch.size > 0) this.count(batch.size);
     try {
       const result = this.commit(batch, alsoWrite);
-      this.unconfirmed++;
-      const confirmed = () => void this.unconfirmed--;
-      this.durable().then(confirmed, confirmed);
       committed.resolve();
       return result;
     } catch (error) {
-      if (batch.size > 0) {
-        this.failedBatches++;
-        this.failedAdmissions += batch.size;
-      }
+      if (batch.size > 0) this.failedBatches++;
       committed.reject(error);
       throw error;
     }
