@@ -77,6 +77,8 @@ export interface GroupCommitStats {
   batches: number;
   failedBatches: number;
   admissions: number;
+  /** Admissions refused because their batch failed to commit. */
+  failedAdmissions: number;
   /** How many batches held `size` admissions, ascending by size. */
   sizes: { size: number; batches: number }[];
 }
@@ -91,6 +93,7 @@ export class GroupCommit {
   private batches = 0;
   private failedBatches = 0;
   private admissions = 0;
+  private failedAdmissions = 0;
 
   constructor(commit: CommitBatch, schedule: Schedule = nextTimerTurn) {
     this.commit = commit;
@@ -137,6 +140,7 @@ export class GroupCommit {
       batches: this.batches,
       failedBatches: this.failedBatches,
       admissions: this.admissions,
+      failedAdmissions: this.failedAdmissions,
       sizes: [...this.sizes].sort((a, b) => a[0] - b[0]).map(([size, batches]) => ({ size, batches })),
     };
   }
@@ -162,7 +166,10 @@ export class GroupCommit {
       committed.resolve();
       return result;
     } catch (error) {
-      if (batch.size > 0) this.failedBatches++;
+      if (batch.size > 0) {
+        this.failedBatches++;
+        this.failedAdmissions += batch.size;
+      }
       committed.reject(error);
       throw error;
     }

@@ -46,7 +46,7 @@ describe("GroupCommit", () => {
     expect(commits).toEqual([{ admissions: [1, 2, 3], debits: ["r2"], also: false }]);
     for (const w of waiters) expect(await state(w)).toBe("resolved");
     expect(group.pending.size).toBe(0);
-    expect(group.stats()).toEqual({ batches: 1, failedBatches: 0, admissions: 3, sizes: [{ size: 3, batches: 1 }] });
+    expect(group.stats()).toEqual({ batches: 1, failedBatches: 0, admissions: 3, failedAdmissions: 0, sizes: [{ size: 3, batches: 1 }] });
   });
 
   it("a failed commit fails every admission of its batch and no other", async () => {
@@ -62,7 +62,7 @@ describe("GroupCommit", () => {
     fireTimers();
     await expect(second).resolves.toBeUndefined();
     expect(commits).toEqual([{ admissions: [3], debits: [], also: false }]);
-    expect(group.stats()).toMatchObject({ batches: 2, failedBatches: 1, admissions: 3 });
+    expect(group.stats()).toMatchObject({ batches: 2, failedBatches: 1, admissions: 3, failedAdmissions: 2 });
   });
 
   it("commitNow writes the pending batch with its own write, at once; the timer then finds nothing", async () => {
