@@ -116,7 +116,7 @@ export const PARTS: readonly Part[] = [
   { name: "key parse + checksum", frames: [gatewayJs("parseKey", "checksumOf", "crc32", "encodeBase62", "bearerToken", "readCredentials", "throttled", "throttleFor", "clientAddress", "blockedFor")] },
   {
     name: "log line (JSON.stringify, console.log)",
-    frames: [/^JS:.*node-internal:internal_inspect/, /workerd::api::(Console|.*::log)|ConsoleModule|structuredLog|logMessage/, /JsonStringifier/],
+    frames: [/^JS:.*node-internal:internal_inspect/, /Worker::handleLog|^Builtins_Console|V8Console|ConsoleModule/, /JsonStringifier/],
     calledFrom: new RegExp(` ${GATEWAY_SCRIPT.replace(".", "\\.")}:`),
   },
   {
