@@ -16,6 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { ROOT } from "../test/support/gateway.ts";
+import { addBatches, summarizeBatches, type BatchSizes } from "./batch-sizes.ts";
 import { percentile } from "./load.ts";
 import { machineBusyMs, machineInfo } from "./machine.ts";
 import { median } from "./measure.ts";
@@ -62,6 +63,10 @@ export interface OpFigures {
   name: string;
   /** Calls per second with `parallel` chains: median over rounds. */
   callsPerSecond: number;
+  /** Calls per second with one chain: 1 / the p50 per-call latency. */
+  sequentialCallsPerSecond: number;
+  /** Group commits during the parallel batches (none for the no-op). */
+  batches: BatchSizes;
   /** Per-call latency with one chain (a batch's time / its calls), p50 and p99 over batches. */
   latencyP50Us: number;
   latencyP99Us: number;
@@ -79,8 +84,8 @@ export interface AdmissionFigures {
   /** The HTTP round trip of a request that makes no call, subtracted from every batch. */
   httpRoundTripUs: number;
   ops: OpFigures[];
-  /** Admit ops against the no-op, same order as `ops`. */
-  comparison: { name: string; throughputRatio: number; latencyP50Ratio: number; addedP50Us: number; cpuRatio: number }[];
+  /** Admit ops against the no-op, same order as `ops`; parallel ÷ sequential is the op against itself. */
+  comparison: { name: string; throughputRatio: number; latencyP50Ratio: number; addedP50Us: number; cpuRatio: number; parallelOverSequential: number }[];
   otherProcessesCpuShare: number;
 }
 
@@ -90,6 +95,8 @@ interface Batch {
   calls: number;
   succeeded: number;
   failures: Record<string, number>;
+  /** The object's group commits during this batch: { admissions in a commit: commits }. */
+  batches: Record<string, number>;
 }
 
 export async function measureAdmission(plan: AdmissionPlan, cpus: number): Promise<AdmissionFigures> {
@@ -169,6 +176,7 @@ async function measure(worker: RunningWorker, plan: AdmissionPlan, cpus: number)
       latencyP50Ratio: o.latencyP50Us / noop.latencyP50Us,
       addedP50Us: o.latencyP50Us - noop.latencyP50Us,
       cpuRatio: o.workerdCpuUsPerCall / noop.workerdCpuUsPerCall,
+      parallelOverSequential: o.callsPerSecond / o.sequentialCallsPerSecond,
     })),
     otherProcessesCpuShare: otherMs / (elapsedMs * cpus),
   };
@@ -189,7 +197,13 @@ function get(url: string): Promise<{ status: number; text: string }> {
       res.on("error", reject);
       res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
     });
-    req.on("error", reject);
+    req.on("error", (error: NodeJS.ErrnoException) => {
+      // The kept-alive connection was closed by the server just as this request went out (seen
+      // after a batch of several seconds on a busy machine): nothing reached the Worker, so the
+      // request is sent again, once, as Node's documentation advises for reused sockets.
+      if (req.reusedSocket && error.code === "ECONNRESET") get(url).then(resolve, reject);
+      else reject(error);
+    });
     req.end();
   });
 }
@@ -202,8 +216,8 @@ async function runBatch(w: RunningWorker, path: string): Promise<Batch> {
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   const cpuMs = (cpuTimeMs(w.workerdPid) ?? 0) - cpuBefore;
   if (status !== 200) throw new Error(`${path}: ${status} ${text}\n${w.recentOutput()}`);
-  const body = JSON.parse(text) as { calls?: number; succeeded?: number; failures?: Record<string, number> };
-  return { ms, cpuMs, calls: body.calls ?? 0, succeeded: body.succeeded ?? 0, failures: body.failures ?? {} };
+  const body = JSON.parse(text) as { calls?: number; succeeded?: number; failures?: Record<string, number>; batches?: Record<string, number> };
+  return { ms, cpuMs, calls: body.calls ?? 0, succeeded: body.succeeded ?? 0, failures: body.failures ?? {}, batches: body.batches ?? {} };
 }
 
 function figures(name: string, runs: { latency: Batch[][]; throughput: Batch[] }, roundTripMs: number): OpFigures {
@@ -220,9 +234,13 @@ function figures(name: string, runs: { latency: Batch[][]; throughput: Batch[] }
   if (unanswered > 0) failures["unaccounted"] = unanswered;
   const latencies = rounds.flatMap((r) => r.latencyUs).sort((a, b) => a - b);
   const calls = sum(all.map((b) => b.calls));
+  const parallelBatches: Record<string, number> = {};
+  for (const t of runs.throughput) addBatches(parallelBatches, t.batches);
   return {
     name,
     callsPerSecond: median(rounds.map((r) => r.callsPerSecond)),
+    sequentialCallsPerSecond: 1e6 / percentile(latencies, 50),
+    batches: summarizeBatches(parallelBatches),
     latencyP50Us: percentile(latencies, 50),
     latencyP99Us: percentile(latencies, 99),
     workerdCpuUsPerCall: (sum(all.map((b) => b.cpuMs)) * 1000) / calls,

@@ -37,7 +37,9 @@ export async function measurePipelineCpu(budgetMsPerOp = 300): Promise<OpCost[]>
     dayUsed: 5_000,
   };
   const limits = { perMinute: 2_000, perDay: 100_000 };
-  const decision = decide(limits, snapshot, now);
+  // And a pending batch of 10 admissions not yet committed (group commit).
+  const pending = Array.from({ length: 10 }, (_, i) => now - 10 + i);
+  const decision = decide(limits, snapshot, pending, now);
   const originFailure = { kind: "response" as const, status: 404, retryAfter: null, body: '{"error":{"message":"No such post"}}' };
 
   const sync: [string, OpCost["when"], () => unknown][] = [
@@ -49,7 +51,7 @@ export async function measurePipelineCpu(budgetMsPerOp = 300): Promise<OpCost[]>
     ["canonicalPath (to rewrite: //v1/%6Frders/./x/../42)", "request", () => canonicalPath("//v1/%6Frders/./x/../42")],
     ["matchRoute (last of 5 routes)", "request", () => matchRoute(config.routes, "GET", "/v1/orders/42")],
     ["parseKey (format + CRC32)", "request", () => parseKey(key)],
-    ["decide (1,000 admissions in the minute)", "request", () => decide(limits, snapshot, now)],
+    ["decide (1,000 in the minute + 10 pending)", "request", () => decide(limits, snapshot, pending, now)],
     ["rateLimitHeaders (2 windows)", "request", () => rateLimitHeaders(decision.windows)],
     ["normalizeUpstream (origin 404 JSON)", "error", () => normalizeUpstream(originFailure, now)],
     ["errorResponse (envelope, Node's Response)", "error", () => errorResponse({ code: "NOT_FOUND", message: "No such post" }, { requestId: "req_x", now, method: "GET" })],

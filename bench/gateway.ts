@@ -1,5 +1,6 @@
 // The gateway as the benchmarks run it: the dry-run bundle in Miniflare, with one
 // configuration that has a route of every kind the benchmarks and the soak exercise.
+import type { GroupCommitStats } from "../src/account/batch.ts";
 import { ADMIN_TOKEN } from "../test/support/gateway.ts";
 import type { Bundle } from "./bundle.ts";
 import { startWorker, type RunningWorker } from "./workers.ts";
@@ -33,10 +34,16 @@ export function startPassThrough(originUrl: string): Promise<RunningWorker> {
   });
 }
 
-export function startBenchGateway(bundle: Bundle, originUrl: string): Promise<RunningWorker> {
+export function startBenchGateway(bundle: Bundle, originUrl: string, options: { inspector?: boolean } = {}): Promise<RunningWorker> {
   return startWorker({
     scriptPath: bundle.scriptPath,
     bindings: { UPSTREAM_URL: originUrl, PLANS, ROUTES, ADMIN_TOKEN },
     durableObjects: { ACCOUNTS: "AccountDO" },
+    inspector: options.inspector ?? false,
   });
+}
+
+/** The account object's group-commit counts (AccountDO.groupCommitStats, RPC only). */
+export async function groupCommitStats(gateway: RunningWorker, accountId: string): Promise<GroupCommitStats> {
+  return (await gateway.callDurableObject("ACCOUNTS", accountId, "groupCommitStats")) as GroupCommitStats;
 }

@@ -2,6 +2,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import type { AdmissionFigures } from "./admission.ts";
+import { batchLine, type BatchSizes } from "./batch-sizes.ts";
 import type { OpCost } from "./cpu.ts";
 import type { Check } from "./exactness.ts";
 import type { Measurement, TargetFigures } from "./measure.ts";
@@ -102,6 +103,8 @@ export function admissionTable(figures: AdmissionFigures): string {
       o.name,
       o.callsPerSecond.toFixed(0),
       times(c?.throughputRatio),
+      o.sequentialCallsPerSecond.toFixed(0),
+      `${(o.callsPerSecond / o.sequentialCallsPerSecond).toFixed(2)}×`,
       o.latencyP50Us.toFixed(1),
       o.latencyP99Us.toFixed(1),
       times(c?.latencyP50Ratio),
@@ -114,12 +117,57 @@ export function admissionTable(figures: AdmissionFigures): string {
   return [
     `The admission call against a no-op RPC on the same object — ${plan.rounds} rounds; calls/s: ${plan.throughputCalls} calls over ${plan.parallel} parallel chains, median over rounds; ` +
       `latency: ${plan.latencyCalls} sequential calls per batch, p50/p99 over ${batches} batches`,
-    table(["op", "calls/s", "vs no-op", "µs/call p50", "p99", "vs no-op", "workerd CPU µs/call", "vs no-op", "failures"], rows),
+    table(["op", "calls/s", "vs no-op", "1 chain calls/s", "parallel ÷ 1 chain", "µs/call p50", "p99", "vs no-op", "workerd CPU µs/call", "vs no-op", "failures"], rows),
+    ...figures.ops.slice(1).map((o) => batchLine(`group commits, ${o.name}, ${plan.parallel} chains`, o.batches)),
     `limits: per_minute and per_day ${figures.plans.limits.per_minute.toLocaleString("en-US")}; day only: per_day alone (no minute log); credit: 1 credit per call. ` +
       `Each batch's time is less the HTTP round trip of a request that makes no call (${figures.httpRoundTripUs.toFixed(0)} µs).`,
     `other processes used ${(figures.otherProcessesCpuShare * 100).toFixed(0)}% of the machine's CPU meanwhile` +
       (figures.otherProcessesCpuShare > BUSY_MACHINE_SHARE ? " — the machine was busy: these figures understate what it can do" : ""),
   ].join("\n");
+}
+
+export interface SummaryInput {
+  at: string;
+  saturated: Measurement;
+  comparison: readonly Comparison[];
+  names: { passThrough: string; public: string; keyed: string; credit: string };
+  httpBatches: BatchSizes;
+  admission: AdmissionFigures | null;
+}
+
+/**
+ * The headline figures as flat numbers (bench/results/summary.json), so a script can compare
+ * runs. Ratios are throughput against the pass-through Worker, 10 connections, same run;
+ * admission figures are `admit: limits` from bench/admission.ts (null with --skip-admission).
+ */
+export function summary(input: SummaryInput): Record<string, string | number | null> {
+  const ratio = (name: string) => input.comparison.find((c) => c.name === name)?.throughputRatio ?? Number.NaN;
+  const target = (name: string) => find(input.saturated, name);
+  const admit = input.admission?.ops.find((o) => o.name.startsWith("admit: limits (")) ?? null;
+  const admitCredit = input.admission?.ops.find((o) => o.name.startsWith("admit: limits + 1 credit")) ?? null;
+  return {
+    at: input.at,
+    keyed_ratio: ratio(input.names.keyed),
+    credit_ratio: ratio(input.names.credit),
+    public_ratio: ratio(input.names.public),
+    pass_through_per_s: target(input.names.passThrough).throughput,
+    keyed_per_s: target(input.names.keyed).throughput,
+    keyed_cpu_us_per_request: target(input.names.keyed).serverCpuUsPerRequest,
+    pass_through_cpu_us_per_request: target(input.names.passThrough).serverCpuUsPerRequest,
+    load_other_processes_cpu_share: input.saturated.otherProcessesCpuShare,
+    http_batch_median: input.httpBatches.median,
+    http_batch_p99: input.httpBatches.p99,
+    http_batch_max: input.httpBatches.max,
+    admission_parallel_per_s: admit?.callsPerSecond ?? null,
+    admission_sequential_per_s: admit?.sequentialCallsPerSecond ?? null,
+    admission_parallel_over_sequential: admit === null ? null : admit.callsPerSecond / admit.sequentialCallsPerSecond,
+    admission_sequential_p50_us: admit?.latencyP50Us ?? null,
+    admission_credit_parallel_per_s: admitCredit?.callsPerSecond ?? null,
+    admission_batch_median: admit?.batches.median ?? null,
+    admission_batch_p99: admit?.batches.p99 ?? null,
+    admission_batch_max: admit?.batches.max ?? null,
+    admission_other_processes_cpu_share: input.admission?.otherProcessesCpuShare ?? null,
+  };
 }
 
 export function writeJson(path: string, data: unknown): void {

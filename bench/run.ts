@@ -1,7 +1,8 @@
 // `npm run bench`: the bare origin, a pass-through Worker and the gateway's routes, measured
 // in one run on 127.0.0.1; then exactness under concurrency, CPU cost, bundle size, and the
 // admission call against a no-op RPC on one account's Durable Object (bench/admission.ts).
-// Prints the tables and writes every figure to bench/results/latest.json.
+// Prints the tables and writes every figure to bench/results/latest.json, and the headline
+// figures to bench/results/summary.json (flat numbers, for a script comparing runs).
 //
 //   node bench/run.ts [--rounds 3] [--seconds 4] [--connections 10] [--clients 200] [--skip-admission]
 import { join } from "node:path";
@@ -11,11 +12,12 @@ import { DEFAULT_ADMISSION_PLAN, admissionFailures, measureAdmission } from "./a
 import { bundleGateway } from "./bundle.ts";
 import { measurePipelineCpu } from "./cpu.ts";
 import { checkExactness } from "./exactness.ts";
-import { startBenchGateway, startPassThrough } from "./gateway.ts";
+import { batchLine, batchesBetween, summarizeBatches } from "./batch-sizes.ts";
+import { groupCommitStats, startBenchGateway, startPassThrough } from "./gateway.ts";
 import { machineInfo } from "./machine.ts";
 import { measureInRounds, type Target } from "./measure.ts";
 import { startOriginProcess } from "./origin.ts";
-import { admissionTable, checkLines, compare, cpuTable, goalLines, kib, loadTable, verdict, writeJson } from "./report.ts";
+import { admissionTable, checkLines, compare, cpuTable, goalLines, kib, loadTable, summary, verdict, writeJson } from "./report.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -32,7 +34,11 @@ const CONNECTIONS = Number(args.connections);
 const CLIENTS = Number(args.clients);
 
 const PASS_THROUGH = "pass-through Worker";
+const PUBLIC = "gateway: public route";
 const AUTHENTICATED = "gateway: key + limits";
+const CREDIT = "gateway: key + limits + credit";
+/** The account every key-protected target of the load runs on. */
+const LOAD_ACCOUNT = "load";
 /** The same small origin answer for every target. */
 const ORIGIN_ANSWER = `status/200?body=${encodeURIComponent('{"ok":true}')}`;
 
@@ -47,19 +53,22 @@ const origin = await startOriginProcess();
 const passThrough = await startPassThrough(origin.url);
 const gateway = await startBenchGateway(bundle, origin.url);
 try {
-  const key = await accountWithKey(gateway, { id: "load", plan: "bench", credits: 1_000_000_000_000 });
+  const key = await accountWithKey(gateway, { id: LOAD_ACCOUNT, plan: "bench", credits: 1_000_000_000_000 });
   const auth = { Authorization: `Bearer ${key}` };
   const targets: Target[] = [
     { name: "origin (bare Node)", url: `${origin.url}/v1/orders/${ORIGIN_ANSWER}`, serverPid: origin.pid },
     { name: PASS_THROUGH, url: `${passThrough.url}/v1/orders/${ORIGIN_ANSWER}`, serverPid: passThrough.workerdPid },
-    { name: "gateway: public route", url: `${gateway.url}/v1/public/${ORIGIN_ANSWER}`, serverPid: gateway.workerdPid },
+    { name: PUBLIC, url: `${gateway.url}/v1/public/${ORIGIN_ANSWER}`, serverPid: gateway.workerdPid },
     { name: AUTHENTICATED, url: `${gateway.url}/v1/orders/${ORIGIN_ANSWER}`, headers: auth, serverPid: gateway.workerdPid },
-    { name: "gateway: key + limits + credit", url: `${gateway.url}/v1/credit/${ORIGIN_ANSWER}`, headers: auth, serverPid: gateway.workerdPid },
+    { name: CREDIT, url: `${gateway.url}/v1/credit/${ORIGIN_ANSWER}`, headers: auth, serverPid: gateway.workerdPid },
   ];
   const ownPids = () => [origin.pid, passThrough.workerdPid, gateway.workerdPid];
   const afterRun = () => origin.forget();
 
+  const commitsBefore = await groupCommitStats(gateway, LOAD_ACCOUNT);
   const saturated = await measureInRounds(targets, { connections: CONNECTIONS, seconds: SECONDS, rounds: ROUNDS, warmupSeconds: 1, afterRun }, ownPids, machine.cpus);
+  // The group commits of both key-protected targets under load (warm-ups included).
+  const httpBatches = summarizeBatches(batchesBetween(commitsBefore.sizes, (await groupCommitStats(gateway, LOAD_ACCOUNT)).sizes));
   const unloaded = await measureInRounds(targets, { connections: 1, seconds: 2, rounds: 2, warmupSeconds: 0.5, afterRun }, ownPids, machine.cpus);
   const saturatedComparison = compare(saturated, PASS_THROUGH);
   const unloadedComparison = compare(unloaded, PASS_THROUGH);
@@ -79,6 +88,7 @@ try {
   console.log(loadTable("Latency, one client at a time", unloaded, unloadedComparison));
   console.log();
   console.log(goalLines(verdicts, AUTHENTICATED));
+  console.log(batchLine(`Group commits of the key-protected routes under load (${CONNECTIONS} connections)`, httpBatches));
   console.log();
   console.log(checkLines(checks));
   console.log();
@@ -101,9 +111,12 @@ try {
     exactness: checks,
     pipelineCpu: cpu,
     bundle: { rawBytes: bundle.rawBytes, gzipBytes: bundle.gzipBytes },
+    groupCommitUnderLoad: httpBatches,
     admission,
   });
-  console.log(`\nWrote ${resultsPath} (${((Date.now() - started) / 1000).toFixed(0)} s in all)`);
+  const summaryPath = join(ROOT, "bench/results/summary.json");
+  writeJson(summaryPath, summary({ at: new Date(started).toISOString(), saturated, comparison: saturatedComparison, names: { passThrough: PASS_THROUGH, public: PUBLIC, keyed: AUTHENTICATED, credit: CREDIT }, httpBatches, admission }));
+  console.log(`\nWrote ${resultsPath} and ${summaryPath} (${((Date.now() - started) / 1000).toFixed(0)} s in all)`);
   if (checks.some((c) => !c.pass) || (admission !== null && admissionFailures(admission) > 0)) process.exitCode = 1;
 } finally {
   await gateway.stop();

@@ -18,6 +18,8 @@ export interface WorkerSpec {
   bindings: Record<string, unknown>;
   /** Durable Object bindings: name → class exported by the script, SQLite-backed. */
   durableObjects?: Record<string, string>;
+  /** Open workerd's Chrome DevTools protocol port (bench/profile.ts). Off for measurements. */
+  inspector?: boolean;
 }
 
 export interface RunningWorker {
@@ -26,6 +28,13 @@ export interface RunningWorker {
   workerdPid: number;
   /** The last lines the Worker logged (console output is drained, never printed). */
   recentOutput(): string;
+  /** ws://127.0.0.1:<port> of workerd's inspector, when `inspector` was set. */
+  inspectorUrl: string | null;
+  /**
+   * Calls an RPC method of a Durable Object from Node (Miniflare's proxy), returning plain
+   * data (the result is copied out of the proxy as JSON).
+   */
+  callDurableObject(binding: string, name: string, method: string): Promise<unknown>;
   stop(): Promise<void>;
 }
 
@@ -55,6 +64,8 @@ export async function startWorker(spec: WorkerSpec): Promise<RunningWorker> {
     host: "127.0.0.1",
     // Port 0: the system picks, and mf.ready says which.
     port: 0,
+    // The inspector's port too: 0, and getInspectorURL() says which.
+    ...(spec.inspector ? { inspectorPort: 0 } : {}),
     // Miniflare logs every request through Node by default: not part of any Worker's cost.
     logRequests: false,
     handleRuntimeStdio: (stdout: Readable, stderr: Readable) => {
@@ -65,5 +76,12 @@ export async function startWorker(spec: WorkerSpec): Promise<RunningWorker> {
   const url = (await mf.ready).toString().replace(/\/$/, "");
   const workerdPid = childPidsNamed(process.pid, "workerd").find((pid) => !before.has(pid));
   if (workerdPid === undefined) throw new Error("could not find the workerd process Miniflare started");
-  return { url, workerdPid, recentOutput: () => output, stop: () => mf.dispose() };
+  const inspectorUrl = spec.inspector ? (await mf.getInspectorURL()).toString().replace(/\/$/, "") : null;
+  const callDurableObject = async (binding: string, name: string, method: string) => {
+    // Miniflare's types for the proxied namespace do not resolve under Node's lib; its shape:
+    const namespace = (await mf.getDurableObjectNamespace(binding)) as unknown as { idFromName(name: string): unknown; get(id: unknown): Record<string, () => Promise<unknown>> };
+    const stub = namespace.get(namespace.idFromName(name));
+    return JSON.parse(JSON.stringify(await stub[method]!()));
+  };
+  return { url, workerdPid, recentOutput: () => output, inspectorUrl, callDurableObject, stop: () => mf.dispose() };
 }

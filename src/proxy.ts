@@ -5,6 +5,7 @@ import type { Admission } from "./account/types.ts";
 import { accountStub } from "./account/stub.ts";
 import { authFailure, clientAddress, denialSpec, readCredentials, throttled, AUTH_MESSAGES } from "./authenticate.ts";
 import { fail, type RequestContext } from "./context.ts";
+import type { ErrorSpec } from "./envelope.ts";
 import { MALFORMED_PATH } from "./paths.ts";
 import { rateLimitHeaders } from "./rate-limit-headers.ts";
 import { matchRoute } from "./routes.ts";
@@ -19,6 +20,13 @@ const MAX_ECHOED_PATH_CHARS = 120;
  * gateway's own headers, Authorization: Bearer <UPSTREAM_TOKEN> among them. No route serves it.
  */
 const NEVER_FORWARDED = new Set(["TRACE", "TRACK"]);
+
+/** The account's object could not take this admission: fail closed (SPEC 6). */
+const ADMISSION_NOT_TAKEN: ErrorSpec = {
+  code: "INTERNAL_ERROR",
+  message: "The gateway could not check this request's limits. Nothing was forwarded or charged; retry shortly.",
+  retryAfterSeconds: 1,
+};
 
 export async function proxy(ctx: RequestContext): Promise<Response> {
   const { request, path, config } = ctx;
@@ -74,6 +82,10 @@ export async function proxy(ctx: RequestContext): Promise<Response> {
       return fail(ctx, { ...denialSpec(admission), headers: { "X-Credits-Remaining": String(admission.balance) } });
     case "forbidden":
       return fail(ctx, denialSpec(admission));
+    case "not_committed":
+      // Its batch failed to commit and was rolled back: nothing was taken, nothing to refund.
+      ctx.log.error = `admission not committed: ${admission.error}`;
+      return fail(ctx, ADMISSION_NOT_TAKEN);
   }
 }
 
@@ -84,9 +96,7 @@ export async function proxy(ctx: RequestContext): Promise<Response> {
  */
 async function admissionFailed(ctx: RequestContext, accountId: string, cost: number): Promise<Response> {
   const unchecked = "The gateway could not check this request's limits.";
-  if (cost === 0) {
-    return fail(ctx, { code: "INTERNAL_ERROR", message: `${unchecked} Nothing was forwarded or charged; retry shortly.`, retryAfterSeconds: 1 });
-  }
+  if (cost === 0) return fail(ctx, ADMISSION_NOT_TAKEN);
   const balance = await refund(ctx, { accountId, amount: cost, certain: false });
   if (balance === null) {
     const message = `${unchecked} Nothing was forwarded; any credits taken for it will be given back. Retry shortly.`;

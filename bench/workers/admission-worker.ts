@@ -8,10 +8,12 @@
 //   GET /setup?account=ID&plan=NAME&credits=N   create the account and one key
 //   GET /run?account=ID&op=admit|noop&calls=N&parallel=P&cost=C
 //       N RPC calls to that account's object: P chains in parallel, N/P sequential calls
-//       each. Answers { calls, succeeded, failures: { outcome: count } }.
+//       each. Answers { calls, succeeded, failures: { outcome: count }, batches: { size: count } }
+//       where batches are the object's group commits during the run (src/account/batch.ts).
 import { AccountDO } from "../../src/account/account-do.ts";
 import type { AdmitRequest } from "../../src/account/types.ts";
 import { hashKey, mintKey } from "../../src/keys.ts";
+import { batchesBetween } from "../batch-sizes.ts";
 
 export class BenchAccountDO extends AccountDO {
   /** The baseline: the same object, the same RPC round trip, no work. */
@@ -53,7 +55,10 @@ export default {
         const key = keys.get(accountId);
         if (op === "admit" && key === undefined) return bad(`account ${accountId} was not set up in this isolate`);
         const call = op === "noop" ? () => stub.noop().then(() => "noop") : () => admitOnce(stub, key!, cost);
-        return Response.json(await runChains(call, calls, parallel));
+        const before = await stub.groupCommitStats();
+        const result = await runChains(call, calls, parallel);
+        const after = await stub.groupCommitStats();
+        return Response.json({ ...result, batches: batchesBetween(before.sizes, after.sizes) });
       }
       return new Response("not found", { status: 404 });
     } catch (error) {

@@ -1,11 +1,13 @@
 // AccountDO: one SQLite-backed object per account, holding its plan, credits, keys and
-// usage. A thin, atomic shell around the pure limiter: every RPC method is synchronous
-// from its first read to its last write, so no two requests ever interleave inside one
-// admission, and each method's writes commit together (transactionSync) or not at all.
+// usage. A thin, atomic shell around the pure limiter: every decision is synchronous from
+// its first read to its last change, so no two requests ever interleave inside one, and
+// admissions are committed in groups (batch.ts): decided at once against the committed
+// state plus the pending batch, answered only after the commit that holds them.
 import { DurableObject } from "cloudflare:workers";
 import { loadConfig, planLimits, type PlanLimits } from "../config.ts";
 import { digestsEqual } from "../secrets.ts";
-import { decide, dayNumberOf, dayUsedAt, type UsageSnapshot } from "./limiter.ts";
+import { GroupCommit, type GroupCommitStats, type PendingBatch, type PendingDebit } from "./batch.ts";
+import { decide, dayNumberOf, type UsageSnapshot } from "./limiter.ts";
 import { AccountStore, type StoredState } from "./store.ts";
 import type { AccountView, AdminResult, Admission, AdmitRequest, KeyView, NewKey } from "./types.ts";
 import { accountView, keyView, type StoredKey } from "./view.ts";
@@ -24,8 +26,12 @@ const LEDGER_VIEW_ROWS = 20;
 
 export class AccountDO extends DurableObject<Env> {
   private readonly store: AccountStore;
-  /** The cache of what storage holds; `account` is null until one is created here. */
+  /**
+   * What storage holds, committed; `account` is null until one is created here. Admissions
+   * not yet committed are in `commits.pending`, never here.
+   */
   private state: StoredState;
+  private readonly commits: GroupCommit;
   /** The latest time this object acted on; the clock is never allowed to run backwards. */
   private lastNow = 0;
   private lastLedgerPrune = 0;
@@ -35,12 +41,17 @@ export class AccountDO extends DurableObject<Env> {
     this.store = new AccountStore(ctx.storage.sql);
     if (this.store.exists()) ctx.storage.transactionSync(() => this.store.migrate());
     this.state = this.load();
+    this.commits = new GroupCommit((batch, alsoWrite) => this.atomically(() => this.commitBatch(batch, alsoWrite)));
   }
 
   // ── the request path ─────────────────────────────────────────────────────────────
 
-  /** Key, scope, limits and credits in one atomic step: all taken, or nothing. */
-  admit(req: AdmitRequest): Admission {
+  /**
+   * Key, scope, limits and credits in one atomic step: all taken, or nothing. Decided at
+   * once against the committed state and the admissions pending commit; answered once the
+   * batch holding this admission is committed, and failing (a fault) if that commit fails.
+   */
+  async admit(req: AdmitRequest): Promise<Admission> {
     const now = this.clock();
     const { account, keys } = this.state;
     const key = keys.get(req.keyId);
@@ -48,22 +59,20 @@ export class AccountDO extends DurableObject<Env> {
     if (!digestsEqual(key.hash, req.keyHash)) return { outcome: "invalid_key" };
     if (!key.scopes.includes(req.scope) && !key.scopes.includes("*")) return { outcome: "forbidden", scope: req.scope };
 
-    const limits = this.limits();
-    const decision = decide(limits, this.snapshot(), now);
+    const pending = this.commits.pending;
+    const decision = decide(this.limits(), this.snapshot(), pending.admissions, now);
+    const balance = account.credits - pending.debited;
+    // A denial counted the pending admissions, so it stands only once they are committed.
     if (!decision.admitted) {
       const { deniedBy, retryAfterSeconds, windows } = decision;
-      return { outcome: "rate_limited", deniedBy, retryAfterSeconds, windows };
+      return answerOnce(this.commits.pendingCommitted(), { outcome: "rate_limited", deniedBy, retryAfterSeconds, windows });
     }
-    if (account.credits < req.cost) {
-      return { outcome: "insufficient_credits", cost: req.cost, balance: account.credits };
+    if (balance < req.cost) {
+      return answerOnce(this.commits.pendingCommitted(), { outcome: "insufficient_credits", cost: req.cost, balance });
     }
 
-    this.atomically(() => {
-      this.recordAdmission(limits, now);
-      if (req.cost > 0) this.moveCredits(-req.cost, "debit", req.requestId, now);
-      this.pruneLedger(now);
-    });
-    return { outcome: "admitted", windows: decision.windows, balance: req.cost > 0 ? account.credits : null };
+    const debit: PendingDebit | null = req.cost > 0 ? { at: now, requestId: req.requestId, cost: req.cost, balance: balance - req.cost } : null;
+    return answerOnce(this.commits.join(now, debit), { outcome: "admitted", windows: decision.windows, balance: debit === null ? null : debit.balance });
   }
 
   /**
@@ -78,13 +87,25 @@ export class AccountDO extends DurableObject<Env> {
   settle(requestId: string, debited = 0): number | null {
     const { account } = this.state;
     if (account === null) return null;
-    const movements = this.store.movementsOf(requestId);
-    const outstanding = movements.rows > 0 ? -movements.net : debited;
-    if (outstanding > 0) {
-      const now = this.clock();
-      this.atomically(() => this.moveCredits(outstanding, "refund", requestId, now));
-    }
-    return account.credits;
+    // A refund does not wait for a batch: it commits now, after the pending admissions and in
+    // the same transaction, so the ledger keeps decision order and every pending debit's
+    // balance (decided against the committed balance) stays true. A debit still pending is
+    // therefore in the ledger by the time the outstanding amount is read.
+    const outstanding = (): number => {
+      const movements = this.store.movementsOf(requestId);
+      return movements.rows > 0 ? -movements.net : debited;
+    };
+    if (this.commits.pending.size === 0 && outstanding() <= 0) return account.credits;
+    return this.commits.commitNow(() => {
+      const amount = outstanding();
+      if (amount > 0) this.moveCredits(amount, "refund", requestId, this.clock());
+      return this.state.account!.credits;
+    });
+  }
+
+  /** Batch sizes since this object started (bench, operators); not reachable over HTTP. */
+  groupCommitStats(): GroupCommitStats {
+    return this.commits.stats();
   }
 
   // ── the admin API ────────────────────────────────────────────────────────────────
@@ -92,7 +113,7 @@ export class AccountDO extends DurableObject<Env> {
   createAccount(input: { id: string; plan: string; credits: number }): AdminResult<AccountView> {
     if (this.state.account !== null) return { ok: false, error: "exists" };
     const now = this.clock();
-    this.atomically(() => {
+    this.commits.commitNow(() => {
       this.store.migrate();
       const account = { id: input.id, plan: input.plan, credits: 0 };
       this.store.insertAccount(account, now);
@@ -109,7 +130,8 @@ export class AccountDO extends DurableObject<Env> {
   updateAccount(input: { plan: string }): AdminResult<AccountView> {
     const { account } = this.state;
     if (account === null) return { ok: false, error: "not_found" };
-    this.atomically(() => {
+    // Admin writes, like refunds, commit at once, after the pending admissions (settle()).
+    this.commits.commitNow(() => {
       this.store.setPlan(input.plan);
       account.plan = input.plan;
     });
@@ -119,12 +141,14 @@ export class AccountDO extends DurableObject<Env> {
   adjustCredits(input: { amount: number; reason: string }): AdminResult<{ balance: number }> {
     const { account } = this.state;
     if (account === null) return { ok: false, error: "not_found" };
-    const balance = account.credits + input.amount;
-    if (balance < 0) return { ok: false, error: "negative_balance", balance: account.credits };
-    // Past 2^53 the balance could no longer be counted exactly: refused, not a fault.
-    if (!Number.isSafeInteger(balance)) return { ok: false, error: "balance_overflow", balance: account.credits };
     const now = this.clock();
-    this.atomically(() => this.moveCredits(input.amount, input.reason, null, now));
+    // Against the balance after the pending debits: they are committed first, in the same transaction.
+    const available = account.credits - this.commits.pending.debited;
+    const balance = available + input.amount;
+    if (balance < 0) return { ok: false, error: "negative_balance", balance: available };
+    // Past 2^53 the balance could no longer be counted exactly: refused, not a fault.
+    if (!Number.isSafeInteger(balance)) return { ok: false, error: "balance_overflow", balance: available };
+    this.commits.commitNow(() => this.moveCredits(input.amount, input.reason, null, now));
     return { ok: true, value: { balance } };
   }
 
@@ -140,7 +164,7 @@ export class AccountDO extends DurableObject<Env> {
       expiresAt: input.expiresAt,
       revokedAt: null,
     };
-    this.atomically(() => {
+    this.commits.commitNow(() => {
       this.store.insertKey(key);
       this.state.keys.set(key.id, key);
     });
@@ -152,7 +176,7 @@ export class AccountDO extends DurableObject<Env> {
     if (this.state.account === null || key === undefined) return { ok: false, error: "not_found" };
     if (key.revokedAt === null) {
       const now = this.clock();
-      this.atomically(() => {
+      this.commits.commitNow(() => {
         this.store.revokeKey(keyId, now);
         key.revokedAt = now;
       });
@@ -164,15 +188,26 @@ export class AccountDO extends DurableObject<Env> {
 
   /**
    * Runs `write` as one SQLite transaction. If it throws, SQLite rolls back, and so must
-   * the in-memory cache: it is reloaded from storage, the source of truth.
+   * the in-memory state: it is reloaded from storage, the source of truth.
    */
-  private atomically(write: () => void): void {
+  private atomically<T>(write: () => T): T {
     try {
-      this.ctx.storage.transactionSync(write);
+      return this.ctx.storage.transactionSync(write);
     } catch (error) {
       this.state = this.load();
       throw error;
     }
+  }
+
+  /** A batch of admissions, then `alsoWrite`; inside atomically(), so all or nothing. */
+  private commitBatch<T>(batch: PendingBatch, alsoWrite: (() => T) | null): T | undefined {
+    if (batch.size > 0) {
+      const last = batch.admissions.at(-1)!;
+      this.recordAdmissions(batch.admissions);
+      if (batch.debits.length > 0) this.recordDebits(batch.debits);
+      this.pruneLedger(last);
+    }
+    return alsoWrite === null ? undefined : alsoWrite();
   }
 
   private load(): StoredState {
@@ -205,20 +240,41 @@ export class AccountDO extends DurableObject<Env> {
     return { minuteAdmissions: minute.times, dayNumber: day.dayNumber, dayUsed: day.used };
   }
 
-  private recordAdmission(limits: PlanLimits, now: number): void {
+  /** The day's count once (the batch's last value), the minute's times one row each. */
+  private recordAdmissions(times: readonly number[]): void {
     const { minute } = this.state;
-    const day = { dayNumber: dayNumberOf(now), used: dayUsedAt(this.snapshot(), now) + 1 };
-    this.store.saveDay(day.dayNumber, day.used);
-    this.state.day = day;
+    let { dayNumber, used } = this.state.day;
+    for (const at of times) {
+      const day = dayNumberOf(at);
+      used = day === dayNumber ? used + 1 : 1;
+      dayNumber = day;
+    }
+    this.store.saveDay(dayNumber, used);
+    this.state.day = { dayNumber, used };
 
-    if (limits.perMinute === null) {
+    if (this.limits().perMinute === null) {
       // Unlimited minute: keep nothing, so memory never grows with traffic.
       if (minute.times.length > 0) this.store.dropMinuteBelow(minute.clear());
       return;
     }
-    this.store.appendMinute(minute.append(now), now);
-    const dropBelow = minute.compact(now);
+    for (const at of times) this.store.appendMinute(minute.append(at), at);
+    const dropBelow = minute.compact(times.at(-1)!);
     if (dropBelow !== null) this.store.dropMinuteBelow(dropBelow);
+  }
+
+  /** The batch's debits, a ledger row each, and the balance once. */
+  private recordDebits(debits: readonly PendingDebit[]): void {
+    const account = this.state.account!;
+    let balance = account.credits;
+    for (const debit of debits) {
+      balance -= debit.cost;
+      // Each debit was decided against this very balance (refunds and adjustments commit the
+      // pending batch first); anything else is a bug, and the whole batch fails closed.
+      if (debit.balance !== balance || balance < 0) throw new Error(`debit for ${debit.requestId} was decided at balance ${debit.balance}, the ledger is at ${balance}`);
+      this.store.insertLedger({ at: debit.at, delta: -debit.cost, balance, reason: "debit", request_id: debit.requestId });
+    }
+    this.store.setCredits(balance);
+    account.credits = balance;
   }
 
   /** The only place a balance changes: the row, the ledger and the cache move together. */
@@ -245,6 +301,20 @@ export class AccountDO extends DurableObject<Env> {
       ledger: this.store.recentLedger(LEDGER_VIEW_ROWS),
       now,
     });
+  }
+}
+
+/**
+ * `answer` once `committed` resolves. A failed commit is answered as a value, not thrown: the
+ * object knows nothing was taken (the batch rolled back), where a thrown RPC error would leave
+ * the Worker unable to tell whether the admission happened.
+ */
+async function answerOnce(committed: Promise<void>, answer: Admission): Promise<Admission> {
+  try {
+    await committed;
+    return answer;
+  } catch (error) {
+    return { outcome: "not_committed", error: error instanceof Error ? error.message : String(error) };
   }
 }
 

@@ -68,19 +68,26 @@ export function dayUsedAt(snapshot: UsageSnapshot, now: number): number {
 }
 
 /**
- * Decides one request at `now`. On admission, `windows` describe the state after it;
- * on denial, the state that denied (remaining 0, reset = the wait).
+ * Admissions decided but not yet committed (the object's pending batch, see batch.ts):
+ * their times, ascending and never earlier than the committed ones (the object's clock
+ * never runs backwards). They count exactly like committed admissions.
  */
-export function decide(limits: PlanLimits, snapshot: UsageSnapshot, now: number): LimitDecision {
-  const waits: { name: WindowName; ms: number }[] = [];
-  const start = firstInMinute(snapshot.minuteAdmissions, now);
-  const inMinute = snapshot.minuteAdmissions.length - start;
-  const dayUsed = dayUsedAt(snapshot, now);
+export type PendingAdmissions = readonly number[];
 
-  if (limits.perMinute !== null && inMinute >= limits.perMinute) {
+/**
+ * Decides one request at `now`, counting the committed `snapshot` and the `pending`
+ * admissions alike. On admission, `windows` describe the state after it; on denial, the
+ * state that denied (remaining 0, reset = the wait).
+ */
+export function decide(limits: PlanLimits, snapshot: UsageSnapshot, pending: PendingAdmissions, now: number): LimitDecision {
+  const waits: { name: WindowName; ms: number }[] = [];
+  const minute = new RollingMinute(snapshot.minuteAdmissions, pending, now);
+  const dayUsed = dayUsedAt(snapshot, now) + pending.length - firstOnDayOf(pending, now);
+
+  if (limits.perMinute !== null && minute.count >= limits.perMinute) {
     // The admission that must leave the window before one more fits: with n inside and
     // limit L, the (n - L)-th oldest. n > L only after a plan was lowered.
-    const blocker = snapshot.minuteAdmissions[start + inMinute - limits.perMinute]!;
+    const blocker = minute.at(minute.count - limits.perMinute);
     waits.push({ name: "minute", ms: blocker + MINUTE_MS - now });
   }
   if (limits.perDay !== null && dayUsed >= limits.perDay) {
@@ -91,7 +98,8 @@ export function decide(limits: PlanLimits, snapshot: UsageSnapshot, now: number)
     // When both deny, the longer wait is the one that matters.
     const denial = waits.reduce((a, b) => (b.ms > a.ms ? b : a));
     const retryAfterSeconds = ceilSeconds(denial.ms);
-    const windows = windowStates(limits, { oldest: snapshot.minuteAdmissions[start], count: inMinute }, dayUsed, now);
+    const oldest = minute.count === 0 ? undefined : minute.at(0);
+    const windows = windowStates(limits, { oldest, count: minute.count }, dayUsed, now);
     for (const w of windows) {
       const wait = waits.find((x) => x.name === w.name);
       if (wait) {
@@ -102,8 +110,49 @@ export function decide(limits: PlanLimits, snapshot: UsageSnapshot, now: number)
     return { admitted: false, deniedBy: denial.name, retryAfterSeconds, windows };
   }
 
-  const minute = { oldest: snapshot.minuteAdmissions[start] ?? now, count: inMinute + 1 };
-  return { admitted: true, windows: windowStates(limits, minute, dayUsed + 1, now) };
+  const after = { oldest: minute.count === 0 ? now : minute.at(0), count: minute.count + 1 };
+  return { admitted: true, windows: windowStates(limits, after, dayUsed + 1, now) };
+}
+
+/**
+ * The admissions inside the rolling minute at `now`: the committed log's tail followed by
+ * the pending batch's, read in place (no copy: the committed log can hold a whole minute of
+ * a busy account's admissions).
+ */
+class RollingMinute {
+  readonly count: number;
+  private readonly committed: readonly number[];
+  private readonly pending: readonly number[];
+  private readonly committedStart: number;
+  private readonly pendingStart: number;
+  private readonly committedCount: number;
+
+  constructor(committed: readonly number[], pending: readonly number[], now: number) {
+    this.committed = committed;
+    this.pending = pending;
+    this.committedStart = firstInMinute(committed, now);
+    this.pendingStart = firstInMinute(pending, now);
+    this.committedCount = committed.length - this.committedStart;
+    this.count = this.committedCount + pending.length - this.pendingStart;
+  }
+
+  /** The i-th oldest admission inside the minute, 0 ≤ i < count. */
+  at(i: number): number {
+    return i < this.committedCount ? this.committed[this.committedStart + i]! : this.pending[this.pendingStart + i - this.committedCount]!;
+  }
+}
+
+/** Index of the first of ascending `times` on the UTC day of `now`. */
+function firstOnDayOf(times: readonly number[], now: number): number {
+  const dayStart = dayNumberOf(now) * DAY_MS;
+  let lo = 0;
+  let hi = times.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (times[mid]! < dayStart) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /** The rolling minute as the headers need it: how many admissions, and the oldest. */

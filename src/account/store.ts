@@ -90,7 +90,16 @@ export class AccountStore {
 
   /** A balance change and its ledger row, always together. */
   moveCredits(entry: LedgerRow): void {
-    this.sql.exec("UPDATE account SET credits = ?", entry.balance);
+    this.setCredits(entry.balance);
+    this.insertLedger(entry);
+  }
+
+  /** Only with the ledger rows that explain the change (moveCredits, or a batch's debits). */
+  setCredits(balance: number): void {
+    this.sql.exec("UPDATE account SET credits = ?", balance);
+  }
+
+  insertLedger(entry: LedgerRow): void {
     this.sql.exec(
       "INSERT INTO ledger (at, request_id, delta, balance, reason) VALUES (?, ?, ?, ?, ?)",
       entry.at,

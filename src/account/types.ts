@@ -22,7 +22,12 @@ export type Admission =
   | { outcome: "invalid_key" }
   | { outcome: "forbidden"; scope: string }
   | { outcome: "rate_limited"; deniedBy: WindowName; retryAfterSeconds: number; windows: WindowState[] }
-  | { outcome: "insufficient_credits"; cost: number; balance: number };
+  | { outcome: "insufficient_credits"; cost: number; balance: number }
+  /**
+   * A fault, but a known one: the batch this answer waited for failed to commit and was rolled
+   * back, so nothing was taken (no slot, no credit). Answered like an unreachable object (SPEC 6).
+   */
+  | { outcome: "not_committed"; error: string };
 
 export interface KeyView {
   id: string;

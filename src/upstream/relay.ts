@@ -3,7 +3,7 @@
 // envelope, after the debit was refunded so X-Credits-Remaining tells the truth.
 import type { WindowState } from "../account/limiter.ts";
 import { fail, type RequestContext } from "../context.ts";
-import { rateLimitHeaders } from "../rate-limit-headers.ts";
+import { rateLimitHeaders, type HeaderPairs } from "../rate-limit-headers.ts";
 import type { CompiledRoute } from "../routes.ts";
 import { ERROR_BODY_LIMIT_BYTES, callUpstream, readBodyPrefix, upstreamUrlFor, type CallResult, type Identity } from "./forward.ts";
 import { dropGatewayAnswerHeaders, upstreamHeaders } from "./headers.ts";
@@ -39,7 +39,7 @@ async function forwardAndAnswer(ctx: RequestContext, route: CompiledRoute, admit
   const headers = upstreamHeaders(request.headers, url, ctx.requestId, admitted?.identity ?? null, config.upstreamToken);
   const result = await callUpstream(request, upstreamUrlFor(config.upstreamUrl, ctx.path, url.search), headers, route.timeoutMs);
 
-  const gatewayHeaders = admitted === null ? new Headers() : rateLimitHeaders(admitted.windows);
+  const gatewayHeaders: HeaderPairs = admitted === null ? [] : rateLimitHeaders(admitted.windows);
   let balance = admitted?.balance ?? null;
   const charged = admitted !== null && admitted.cost > 0;
 
@@ -49,7 +49,7 @@ async function forwardAndAnswer(ctx: RequestContext, route: CompiledRoute, admit
     if (response.status >= 200 && response.status < 400) {
       // A redirect is passed on but is not a success: its debit is refunded.
       if (charged && response.status >= 300) balance = (await refundDebit(ctx, admitted)) ?? balance;
-      if (balance !== null) gatewayHeaders.set("X-Credits-Remaining", String(balance));
+      if (balance !== null) gatewayHeaders.push(["X-Credits-Remaining", String(balance)]);
       let body = response.body;
       if (charged && response.status < 300 && body !== null) {
         body = watchBody(body, {
@@ -69,7 +69,7 @@ async function forwardAndAnswer(ctx: RequestContext, route: CompiledRoute, admit
 
   const spec = normalizeUpstream(await outcomeOf(result), Date.now());
   if (charged) balance = (await refundDebit(ctx, admitted)) ?? balance;
-  if (balance !== null) gatewayHeaders.set("X-Credits-Remaining", String(balance));
+  if (balance !== null) gatewayHeaders.push(["X-Credits-Remaining", String(balance)]);
   return fail(ctx, { ...spec, headers: gatewayHeaders });
 }
 
@@ -91,7 +91,7 @@ function refundDebit(ctx: RequestContext, admitted: Admitted): Promise<number | 
  * The origin's answer with the gateway's headers. Its body is passed on exactly as the origin
  * encoded it (`encodeBody: "manual"`: the runtime must not compress it a second time).
  */
-function passThrough(response: Response, body: ReadableStream | null, gatewayHeaders: Headers, requestId: string): Response {
+function passThrough(response: Response, body: ReadableStream | null, gatewayHeaders: HeaderPairs, requestId: string): Response {
   const headers = new Headers(response.headers);
   dropGatewayAnswerHeaders(headers);
   for (const [name, value] of gatewayHeaders) headers.set(name, value);

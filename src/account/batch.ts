@@ -1,0 +1,190 @@
+// Group commit: many admissions per storage commit, none answered before its own commit.
+//
+// Committing a write costs local workerd about 200 µs of CPU whatever the transaction holds
+// (docs/performance.md), so an object that commits every admission on its own serves about
+// 3,400 a second however many callers wait. Databases solved this long ago: every waiting
+// transaction's rows go into one commit, and each caller is answered only after the commit
+// that holds its rows. Here:
+//
+// - admit() decides synchronously against the committed state plus the pending batch, adds
+//   its rows to the batch and awaits the batch's commit;
+// - the first row of a batch schedules its commit with a 0 ms timer. A timer does not hold
+//   the object's input gate, and workerd fires it only once the calls already delivered to
+//   the object have run (kj's event loop runs every ready event before it polls its timers),
+//   so every admission that was waiting joins the batch;
+// - the commit writes the whole batch in one transactionSync and then resolves every waiter.
+//   The write locks the output gate until SQLite has committed it, and an RPC reply waits for
+//   the output gate (workerd's actor-sqlite.c++ and worker-rpc.c++), so a reply that leaves
+//   after the write also leaves after the commit;
+// - if the write throws, SQLite rolls the whole batch back and every admission in it fails
+//   (the Worker answers 500 with Retry-After: 1 and forwards nothing); the object reloads its
+//   memory from storage. If SQLite's commit itself fails, workerd breaks the output gate: no
+//   reply leaves at all and the object restarts from storage.
+//
+// Writes that are not admissions (refunds, the admin API) do not wait for a timer: they
+// commit the pending batch and their own write together, at once (GroupCommit.commitNow).
+//
+// More kinds of rows join a batch the way debits do: a field in PendingBatch that the
+// decisions can read (a claim the next request must see), a parameter of `add`, and the
+// statements that write it in AccountDO's commit.
+
+/** One credit debit of a pending admission; `balance` is the account's after it. */
+export interface PendingDebit {
+  at: number;
+  requestId: string;
+  cost: number;
+  balance: number;
+}
+
+/** The writes of the admissions decided but not yet committed. */
+export class PendingBatch {
+  /** Admission times, ascending (the object's clock never runs backwards). */
+  readonly admissions: number[] = [];
+  /** Debits in the order they were decided. */
+  readonly debits: PendingDebit[] = [];
+  /** Credits the debits take, in all. */
+  debited = 0;
+
+  /** Admissions in the batch. */
+  get size(): number {
+    return this.admissions.length;
+  }
+
+  add(at: number, debit: PendingDebit | null): void {
+    this.admissions.push(at);
+    if (debit !== null) {
+      this.debits.push(debit);
+      this.debited += debit.cost;
+    }
+  }
+}
+
+/**
+ * Writes a batch (and `alsoWrite`, when given) in one transaction, or throws having written
+ * nothing. Returns what `alsoWrite` returned.
+ */
+export type CommitBatch = <T>(batch: PendingBatch, alsoWrite: (() => T) | null) => T | undefined;
+
+/** How a commit is scheduled; a 0 ms timer in the object, by hand in unit tests. */
+export type Schedule = (run: () => void) => void;
+
+export const nextTimerTurn: Schedule = (run) => {
+  setTimeout(run, 0);
+};
+
+/** Batch sizes seen since the object started, for `npm run bench` and operators. */
+export interface GroupCommitStats {
+  batches: number;
+  failedBatches: number;
+  admissions: number;
+  /** Admissions refused because their batch failed to commit. */
+  failedAdmissions: number;
+  /** How many batches held `size` admissions, ascending by size. */
+  sizes: { size: number; batches: number }[];
+}
+
+export class GroupCommit {
+  private batch = new PendingBatch();
+  private committed = settledLater();
+  private scheduled = false;
+  private readonly commit: CommitBatch;
+  private readonly schedule: Schedule;
+  private readonly sizes = new Map<number, number>();
+  private batches = 0;
+  private failedBatches = 0;
+  private admissions = 0;
+  private failedAdmissions = 0;
+
+  constructor(commit: CommitBatch, schedule: Schedule = nextTimerTurn) {
+    this.commit = commit;
+    this.schedule = schedule;
+  }
+
+  /** What is decided but not committed: one more input to every decision. */
+  get pending(): PendingBatch {
+    return this.batch;
+  }
+
+  /**
+   * Adds one admission to the pending batch. Resolves once the batch is committed; rejects
+   * with the commit's error if it is not.
+   */
+  join(at: number, debit: PendingDebit | null): Promise<void> {
+    this.batch.add(at, debit);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      this.schedule(() => this.onTimer());
+    }
+    return this.committed.promise;
+  }
+
+  /**
+   * Resolves once the pending batch is committed (at once when nothing is pending), rejects
+   * if it fails: for answers that were decided against the batch but write nothing (a 429
+   * counted its admissions), so they stand or fall with it.
+   */
+  pendingCommitted(): Promise<void> {
+    return this.batch.size === 0 ? Promise.resolve() : this.committed.promise;
+  }
+
+  /**
+   * Commits the pending batch and `alsoWrite` in one transaction, now. If that throws, the
+   * batch's admissions fail and the error is thrown here too.
+   */
+  commitNow<T>(alsoWrite: () => T): T {
+    return this.commitPending(alsoWrite) as T;
+  }
+
+  stats(): GroupCommitStats {
+    return {
+      batches: this.batches,
+      failedBatches: this.failedBatches,
+      admissions: this.admissions,
+      failedAdmissions: this.failedAdmissions,
+      sizes: [...this.sizes].sort((a, b) => a[0] - b[0]).map(([size, batches]) => ({ size, batches })),
+    };
+  }
+
+  private onTimer(): void {
+    this.scheduled = false;
+    if (this.batch.size === 0) return; // commitNow() took it already
+    try {
+      this.commitPending(null);
+    } catch {
+      // Every waiter of the batch has the error; the timer has no one to tell.
+    }
+  }
+
+  private commitPending<T>(alsoWrite: (() => T) | null): T | undefined {
+    const batch = this.batch;
+    const committed = this.committed;
+    this.batch = new PendingBatch();
+    this.committed = settledLater();
+    if (batch.size > 0) this.count(batch.size);
+    try {
+      const result = this.commit(batch, alsoWrite);
+      committed.resolve();
+      return result;
+    } catch (error) {
+      if (batch.size > 0) {
+        this.failedBatches++;
+        this.failedAdmissions += batch.size;
+      }
+      committed.reject(error);
+      throw error;
+    }
+  }
+
+  private count(size: number): void {
+    this.batches++;
+    this.admissions += size;
+    this.sizes.set(size, (this.sizes.get(size) ?? 0) + 1);
+  }
+}
+
+/** A promise to settle later; a rejection nobody awaits is not an unhandled one. */
+function settledLater(): PromiseWithResolvers<void> {
+  const deferred = Promise.withResolvers<void>();
+  deferred.promise.catch(() => {});
+  return deferred;
+}

@@ -1,0 +1,115 @@
+// Group commit's bookkeeping (src/account/batch.ts) with the commit and its scheduling done
+// by hand: who shares a commit, when waiters are answered, what a failed commit takes with it.
+// The object's side — real SQLite, a failing statement, the Worker's 500 — is
+// test/worker/group-commit.test.ts.
+import { describe, expect, it } from "vitest";
+import { GroupCommit, type PendingBatch } from "../../src/account/batch.ts";
+
+/** A GroupCommit whose timer is a list run by hand and whose commit records what it wrote. */
+function harness(fail: (batch: PendingBatch) => Error | null = () => null) {
+  const timers: (() => void)[] = [];
+  const commits: { admissions: number[]; debits: string[]; also: boolean }[] = [];
+  const group = new GroupCommit(
+    <T>(batch: PendingBatch, alsoWrite: (() => T) | null): T | undefined => {
+      const error = fail(batch);
+      if (error !== null) throw error;
+      commits.push({ admissions: [...batch.admissions], debits: batch.debits.map((d) => d.requestId), also: alsoWrite !== null });
+      return alsoWrite === null ? undefined : alsoWrite();
+    },
+    (run) => timers.push(run),
+  );
+  const fireTimers = () => timers.splice(0).forEach((run) => run());
+  return { group, commits, timers, fireTimers };
+}
+
+/** Whether `promise` has settled, and how, after the microtasks queued so far have run. */
+async function state(promise: Promise<unknown>): Promise<"pending" | "resolved" | "rejected"> {
+  let result: "pending" | "resolved" | "rejected" = "pending";
+  promise.then(
+    () => (result = "resolved"),
+    () => (result = "rejected"),
+  );
+  await new Promise((resolve) => setImmediate(resolve));
+  return result;
+}
+
+describe("GroupCommit", () => {
+  it("commits every admission that joined before the timer in one commit, and answers none before it", async () => {
+    const { group, commits, timers, fireTimers } = harness();
+    const waiters = [1, 2, 3].map((at) => group.join(at, at === 2 ? { at, requestId: "r2", cost: 5, balance: 95 } : null));
+    expect(timers).toHaveLength(1); // one commit scheduled for the whole batch
+    expect(group.pending.admissions).toEqual([1, 2, 3]);
+    expect(group.pending.debited).toBe(5);
+    for (const w of waiters) expect(await state(w)).toBe("pending");
+
+    fireTimers();
+    expect(commits).toEqual([{ admissions: [1, 2, 3], debits: ["r2"], also: false }]);
+    for (const w of waiters) expect(await state(w)).toBe("resolved");
+    expect(group.pending.size).toBe(0);
+    expect(group.stats()).toEqual({ batches: 1, failedBatches: 0, admissions: 3, failedAdmissions: 0, sizes: [{ size: 3, batches: 1 }] });
+  });
+
+  it("a failed commit fails every admission of its batch and no other", async () => {
+    let failNext = true;
+    const { group, commits, fireTimers } = harness(() => (failNext ? new Error("injected") : null));
+    const first = [group.join(1, null), group.join(2, null)];
+    fireTimers();
+    for (const w of first) await expect(w).rejects.toThrow("injected");
+
+    failNext = false;
+    const second = group.join(3, null);
+    expect(group.pending.admissions).toEqual([3]); // the failed batch left nothing behind
+    fireTimers();
+    await expect(second).resolves.toBeUndefined();
+    expect(commits).toEqual([{ admissions: [3], debits: [], also: false }]);
+    expect(group.stats()).toMatchObject({ batches: 2, failedBatches: 1, admissions: 3, failedAdmissions: 2 });
+  });
+
+  it("commitNow writes the pending batch with its own write, at once; the timer then finds nothing", async () => {
+    const { group, commits, fireTimers } = harness();
+    const waiter = group.join(1, null);
+    expect(group.commitNow(() => "refunded")).toBe("refunded");
+    expect(commits).toEqual([{ admissions: [1], debits: [], also: true }]);
+    expect(await state(waiter)).toBe("resolved");
+    fireTimers();
+    expect(commits).toHaveLength(1);
+  });
+
+  it("commitNow throws its batch's error to its caller and to the batch's waiters", async () => {
+    const { group } = harness((batch) => (batch.size > 0 ? new Error("disk full") : null));
+    const waiter = group.join(1, null);
+    expect(() => group.commitNow(() => "never")).toThrow("disk full");
+    await expect(waiter).rejects.toThrow("disk full");
+  });
+
+  it("pendingCommitted settles with the pending batch, at once when there is none", async () => {
+    let fail = false;
+    const { group, fireTimers } = harness(() => (fail ? new Error("injected") : null));
+    expect(await state(group.pendingCommitted())).toBe("resolved");
+
+    void group.join(1, null);
+    const denial = group.pendingCommitted();
+    expect(await state(denial)).toBe("pending");
+    fireTimers();
+    expect(await state(denial)).toBe("resolved");
+
+    fail = true;
+    void group.join(2, null).catch(() => {});
+    const failedDenial = group.pendingCommitted();
+    fireTimers();
+    await expect(failedDenial).rejects.toThrow("injected");
+  });
+
+  it("a batch that joins after a commit gets a commit of its own", async () => {
+    const { group, commits, timers, fireTimers } = harness();
+    const a = group.join(1, null);
+    fireTimers();
+    const b = group.join(2, null);
+    expect(timers).toHaveLength(1);
+    expect(await state(a)).toBe("resolved");
+    expect(await state(b)).toBe("pending");
+    fireTimers();
+    expect(await state(b)).toBe("resolved");
+    expect(commits.map((c) => c.admissions)).toEqual([[1], [2]]);
+  });
+});
