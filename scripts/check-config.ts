@@ -14,9 +14,11 @@ import { parseConfig, type ConfigResult } from "../src/config.ts";
 /** Set with `wrangler secret put`; locally in .dev.vars. */
 const SECRET_NAMES = ["ADMIN_TOKEN", "UPSTREAM_TOKEN"] as const;
 
-/** What the Worker's code reaches for: env.ACCOUNTS, a SQLite-backed AccountDO. */
-const ACCOUNTS_BINDING = "ACCOUNTS";
-const ACCOUNT_CLASS = "AccountDO";
+/** The Durable Objects the Worker's code reaches for, each SQLite-backed: binding → class. */
+const DURABLE_OBJECTS = [
+  { binding: "ACCOUNTS", className: "AccountDO" },
+  { binding: "DIRECTORY", className: "AccountDirectory" },
+] as const;
 
 export interface CheckReport {
   ok: boolean;
@@ -83,18 +85,20 @@ export function checkConfig(tomlPath: string, envName: string | null = null): Ch
   );
 }
 
-/** The Durable Object binding and migration the Worker cannot run without. */
+/** The Durable Object bindings and migrations the Worker cannot run without. */
 function bindingProblems(toml: Record<string, unknown>, section: Record<string, unknown>): string[] {
   const problems: string[] = [];
   const bindings = table(section.durable_objects)?.bindings;
-  const bound = Array.isArray(bindings) && bindings.some((b) => table(b)?.name === ACCOUNTS_BINDING && table(b)?.class_name === ACCOUNT_CLASS);
-  if (!bound) problems.push(`durable_objects.bindings: must bind ${ACCOUNTS_BINDING} to class ${ACCOUNT_CLASS}`);
   const migrations = toml.migrations;
-  const created = Array.isArray(migrations) && migrations.some((m) => {
-    const classes = table(m)?.new_sqlite_classes;
-    return Array.isArray(classes) && classes.includes(ACCOUNT_CLASS);
-  });
-  if (!created) problems.push(`migrations: ${ACCOUNT_CLASS} must be created with new_sqlite_classes (it keeps its data in SQLite)`);
+  for (const { binding, className } of DURABLE_OBJECTS) {
+    const bound = Array.isArray(bindings) && bindings.some((b) => table(b)?.name === binding && table(b)?.class_name === className);
+    if (!bound) problems.push(`durable_objects.bindings: must bind ${binding} to class ${className}`);
+    const created = Array.isArray(migrations) && migrations.some((m) => {
+      const classes = table(m)?.new_sqlite_classes;
+      return Array.isArray(classes) && classes.includes(className);
+    });
+    if (!created) problems.push(`migrations: ${className} must be created with new_sqlite_classes (it keeps its data in SQLite)`);
+  }
   return problems;
 }
 

@@ -4,10 +4,11 @@
 // admission, and each method's writes commit together (transactionSync) or not at all.
 import { DurableObject } from "cloudflare:workers";
 import { loadConfig, planLimits, type PlanLimits } from "../config.ts";
+import { isoSeconds } from "../envelope.ts";
 import { digestsEqual } from "../secrets.ts";
 import { decide, dayNumberOf, dayUsedAt, type UsageSnapshot } from "./limiter.ts";
 import { AccountStore, type StoredState } from "./store.ts";
-import type { AccountView, AdminResult, Admission, AdmitRequest, KeyView, NewKey } from "./types.ts";
+import type { AccountSummary, AccountView, AdminResult, Admission, AdmitRequest, KeyView, NewKey } from "./types.ts";
 import { accountView, keyView, type StoredKey } from "./view.ts";
 
 /**
@@ -96,6 +97,13 @@ export class AccountDO extends DurableObject<Env> {
 
   getAccount(): AccountView | null {
     return this.state.account === null ? null : this.view(this.clock());
+  }
+
+  /** The listing's row (SPEC 13): the plan and balance as they are now; null when no account. */
+  summary(): AccountSummary | null {
+    const { account } = this.state;
+    if (account === null) return null;
+    return { id: account.id, plan: account.plan, credits: account.credits, created_at: isoSeconds(this.store.createdAt()) };
   }
 
   updateAccount(input: { plan: string }): AdminResult<AccountView> {

@@ -9,7 +9,9 @@ import { fail, type RequestContext } from "../context.ts";
 import { GatewayError, successResponse, type ErrorSpec } from "../envelope.ts";
 import { ACCOUNT_ID_PATTERN, KEY_ID_PATTERN, hashKey, mintKey } from "../keys.ts";
 import { tokensEqual } from "../secrets.ts";
+import { directoryStub } from "../directory/stub.ts";
 import { MAX_BODY_BYTES, adjustCreditsBody, createAccountBody, createKeyBody, parseBody, updateAccountBody } from "./bodies.ts";
+import { ensureListed, listAccounts } from "./list-accounts.ts";
 
 type AdminRequest = IRequest & { ctx: RequestContext };
 
@@ -19,8 +21,12 @@ router
   .get("/health", ({ ctx }) => ok(ctx, { status: "ok" }))
   .head("/health", ({ ctx }) => ok(ctx, { status: "ok" }))
   .all("*", requireAdmin)
+  .get("/accounts", async ({ ctx }) => ok(ctx, await listAccounts(ctx)))
   .post("/accounts", async ({ ctx }) => {
     const body = await readBody(ctx, createAccountBody(Object.keys(ctx.config.plans)));
+    // Listed before it exists, never the other way round (src/directory/directory-do.ts).
+    // A repeat after a failure, or for an account older than the directory, lists it too.
+    await directoryStub(ctx.env).register(body.id);
     const result = await accountStub(ctx.env, body.id).createAccount({
       id: body.id,
       plan: body.plan ?? "default",
@@ -32,6 +38,7 @@ router
     const id = accountId(params.id);
     const view = await accountStub(ctx.env, id).getAccount();
     if (view === null) throw notFound(`Account '${id}' does not exist`);
+    await ensureListed(ctx, id);
     return ok(ctx, view);
   })
   .patch("/accounts/:id", async ({ ctx, params }) => {

@@ -30,9 +30,17 @@ compatibility_date = "2026-05-01"
 name = "ACCOUNTS"
 class_name = "AccountDO"
 
+[[durable_objects.bindings]]
+name = "DIRECTORY"
+class_name = "AccountDirectory"
+
 [[migrations]]
 tag = "v1"
 new_sqlite_classes = ["AccountDO"]
+
+[[migrations]]
+tag = "v2"
+new_sqlite_classes = ["AccountDirectory"]
 
 [vars]
 UPSTREAM_TIMEOUT_MS = 5000
@@ -234,12 +242,14 @@ describe("npm run check (scripts/check-config.ts)", () => {
     expect(result.stderr).not.toContain("admin-value-1234");
   });
 
-  it("refuses a file without the account Durable Object", async () => {
+  it("refuses a file without the account Durable Objects", async () => {
     const toml = `name = "t"\nmain = "src/index.ts"\ncompatibility_date = "2026-05-01"\n\n[vars]\nUPSTREAM_URL = "https://origin.example.com"\n`;
     const result = await runCheck(project(toml, SECRETS));
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/durable_objects\.bindings: must bind ACCOUNTS to class AccountDO/);
     expect(result.stderr).toMatch(/migrations: AccountDO must be created with new_sqlite_classes/);
+    expect(result.stderr).toMatch(/durable_objects\.bindings: must bind DIRECTORY to class AccountDirectory/);
+    expect(result.stderr).toMatch(/migrations: AccountDirectory must be created with new_sqlite_classes/);
   });
 
   it("refuses a file that is not TOML, or not there", async () => {

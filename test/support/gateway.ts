@@ -13,6 +13,7 @@ const WRANGLER = join(ROOT, "node_modules/.bin/wrangler");
 
 export const ADMIN_TOKEN = "e2e-admin-token";
 
+
 export interface GatewayOptions {
   /** [vars]: UPSTREAM_URL, PLANS, ROUTES, … (TOML tables and arrays of tables allowed). */
   vars: Record<string, unknown>;
@@ -51,8 +52,16 @@ export function gatewayToml(vars: Record<string, unknown>): string {
     name: "tollgate-e2e",
     main: join(ROOT, "src/index.ts"),
     compatibility_date: "2026-05-01",
-    durable_objects: { bindings: [{ name: "ACCOUNTS", class_name: "AccountDO" }] },
-    migrations: [{ tag: "v1", new_sqlite_classes: ["AccountDO"] }],
+    durable_objects: {
+      bindings: [
+        { name: "ACCOUNTS", class_name: "AccountDO" },
+        { name: "DIRECTORY", class_name: "AccountDirectory" },
+      ],
+    },
+    migrations: [
+      { tag: "v1", new_sqlite_classes: ["AccountDO"] },
+      { tag: "v2", new_sqlite_classes: ["AccountDirectory"] },
+    ],
     vars,
   };
   return stringify(config);

@@ -211,7 +211,8 @@ describe("unknown admin paths and bad bodies", () => {
   for (const [method, path] of [
     ["GET", "/nothing-here"],
     ["GET", ""],
-    ["GET", "/accounts"],
+    // GET /_gateway/accounts is the listing (SPEC 13).
+    ["DELETE", "/accounts"],
     ["PUT", "/accounts/some-id"],
     ["POST", "/accounts/some-id/unknown"],
     ["GET", "/accounts/some-id/keys/abcdefghij/extra"],
