@@ -14,6 +14,8 @@ import { parseConfig, type ConfigResult } from "../src/config.ts";
 /** Set with `wrangler secret put`; locally in .dev.vars. */
 const SECRET_NAMES = ["ADMIN_TOKEN", "UPSTREAM_TOKEN"] as const;
 
+const DASHBOARD_ASSETS_BINDING = "ASSETS";
+
 /** The Durable Objects the Worker's code reaches for, each SQLite-backed: binding → class. */
 const DURABLE_OBJECTS = [
   { binding: "ACCOUNTS", className: "AccountDO" },
@@ -54,7 +56,7 @@ export function checkConfig(tomlPath: string, envName: string | null = null): Ch
   const env: Record<string, unknown> = { ...vars };
   for (const name of SECRET_NAMES) if (secrets[name] !== undefined) env[name] = secrets[name];
 
-  const problems = bindingProblems(toml, section);
+  const problems = [...bindingProblems(toml, section), ...assetProblems(table(section.assets) ?? table(toml.assets))];
   let parsed: ConfigResult;
   try {
     parsed = parseConfig(env);
@@ -72,6 +74,9 @@ export function checkConfig(tomlPath: string, envName: string | null = null): Ch
   }
   if (config.adminToken === null) {
     warnings.push("warning: ADMIN_TOKEN is not set in [vars] or .dev.vars: set it with `wrangler secret put ADMIN_TOKEN`, or the admin API answers 401 to every request");
+  }
+  if (table(section.assets) === undefined && table(toml.assets) === undefined) {
+    warnings.push("warning: there is no [assets] section: the dashboard at /_gateway/ is not served (copy the [build] and [assets] sections of the project's wrangler.toml)");
   }
   const routes = env.ROUTES === undefined ? "no ROUTES: every path is proxied" : `${config.routes.length} ${config.routes.length === 1 ? "route" : "routes"}`;
   return redact(
@@ -98,6 +103,21 @@ function bindingProblems(toml: Record<string, unknown>, section: Record<string, 
       return Array.isArray(classes) && classes.includes(className);
     });
     if (!created) problems.push(`migrations: ${className} must be created with new_sqlite_classes (it keeps its data in SQLite)`);
+  }
+  return problems;
+}
+
+/**
+ * The dashboard's files (README, "The dashboard"). Optional, but when present they must
+ * reach the Worker through its ASSETS binding only: without run_worker_first, a file of the
+ * dashboard (app.js, index.html…) would answer for that path instead of the origin.
+ */
+function assetProblems(assets: Record<string, unknown> | undefined): string[] {
+  if (assets === undefined) return [];
+  const problems: string[] = [];
+  if (assets.binding !== DASHBOARD_ASSETS_BINDING) problems.push(`assets.binding: must be "${DASHBOARD_ASSETS_BINDING}" (the Worker serves the dashboard's files through it)`);
+  if (assets.run_worker_first !== true) {
+    problems.push("assets.run_worker_first: must be true, or the dashboard's files would answer for paths the gateway proxies (e.g. /app.js)");
   }
   return problems;
 }

@@ -11,6 +11,7 @@ import { ACCOUNT_ID_PATTERN, KEY_ID_PATTERN, hashKey, mintKey } from "../keys.ts
 import { tokensEqual } from "../secrets.ts";
 import { directoryStub } from "../directory/stub.ts";
 import { MAX_BODY_BYTES, adjustCreditsBody, createAccountBody, createKeyBody, parseBody, updateAccountBody } from "./bodies.ts";
+import { DASHBOARD_PAGE, serveDashboard } from "./dashboard.ts";
 import { ensureListed, listAccounts } from "./list-accounts.ts";
 
 type AdminRequest = IRequest & { ctx: RequestContext };
@@ -20,6 +21,13 @@ const router = Router<AdminRequest, []>({ base: "/_gateway" });
 router
   .get("/health", ({ ctx }) => ok(ctx, { status: "ok" }))
   .head("/health", ({ ctx }) => ok(ctx, { status: "ok" }))
+  // The dashboard's page and files are open (SPEC 13); its data calls are not.
+  .get("/", ({ ctx }) => serveDashboard(ctx, DASHBOARD_PAGE))
+  .head("/", ({ ctx }) => serveDashboard(ctx, DASHBOARD_PAGE))
+  .get("/ui", ({ ctx }) => serveDashboard(ctx, DASHBOARD_PAGE))
+  .head("/ui", ({ ctx }) => serveDashboard(ctx, DASHBOARD_PAGE))
+  .get("/ui/:file", ({ ctx, params }) => serveDashboard(ctx, params.file ?? ""))
+  .head("/ui/:file", ({ ctx, params }) => serveDashboard(ctx, params.file ?? ""))
   .all("*", requireAdmin)
   .get("/accounts", async ({ ctx }) => ok(ctx, await listAccounts(ctx)))
   .post("/accounts", async ({ ctx }) => {

@@ -252,6 +252,20 @@ describe("npm run check (scripts/check-config.ts)", () => {
     expect(result.stderr).toMatch(/migrations: AccountDirectory must be created with new_sqlite_classes/);
   });
 
+  it("refuses dashboard assets that could answer for proxied paths, and warns when there are none", async () => {
+    const withAssets = (assets: string) => `${gatewayToml(GOOD_VARS).replace(/\[assets\][^[]*/, "")}\n[assets]\n${assets}\n`;
+    const shadowing = await runCheck(project(withAssets('directory = "build/dashboard"\nbinding = "ASSETS"'), SECRETS));
+    expect(shadowing.code).toBe(1);
+    expect(shadowing.stderr).toMatch(/: assets\.run_worker_first: must be true, or the dashboard's files would answer for paths the gateway proxies/);
+    const unbound = await runCheck(project(withAssets('directory = "build/dashboard"\nrun_worker_first = true'), SECRETS));
+    expect(unbound.code).toBe(1);
+    expect(unbound.stderr).toMatch(/: assets\.binding: must be "ASSETS"/);
+
+    const none = await runCheck(project(gatewayToml(GOOD_VARS).replace(/\[assets\][^[]*/, ""), SECRETS));
+    expect(none.code).toBe(0);
+    expect(none.stderr).toMatch(/warning: there is no \[assets\] section: the dashboard at \/_gateway\/ is not served/);
+  });
+
   it("refuses a file that is not TOML, or not there", async () => {
     const broken = await runCheck(project(`[vars\nUPSTREAM_URL = "x"\n`));
     expect(broken.code).toBe(1);

@@ -12,7 +12,8 @@ export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const WRANGLER = join(ROOT, "node_modules/.bin/wrangler");
 
 export const ADMIN_TOKEN = "e2e-admin-token";
-
+/** The dashboard's built files (scripts/build-dashboard.ts), as wrangler.toml's [assets] names them. */
+export const DASHBOARD_DIR = join(ROOT, "build/dashboard");
 
 export interface GatewayOptions {
   /** [vars]: UPSTREAM_URL, PLANS, ROUTES, … (TOML tables and arrays of tables allowed). */
@@ -62,6 +63,8 @@ export function gatewayToml(vars: Record<string, unknown>): string {
       { tag: "v1", new_sqlite_classes: ["AccountDO"] },
       { tag: "v2", new_sqlite_classes: ["AccountDirectory"] },
     ],
+    // Built once by the e2e project's global setup; wrangler.toml's [build] does it for operators.
+    assets: { directory: DASHBOARD_DIR, binding: "ASSETS", run_worker_first: true, html_handling: "none", not_found_handling: "none" },
     vars,
   };
   return stringify(config);
