@@ -33,7 +33,7 @@ export default defineConfig({
         test: {
           name: "worker",
           include: ["test/worker/**/*.test.ts"],
-          globalSetup: ["test/worker/global-setup.ts"],
+          globalSetup: ["test/support/dashboard-build.ts", "test/worker/global-setup.ts"],
         },
       },
       {
@@ -41,6 +41,7 @@ export default defineConfig({
           name: "e2e",
           include: ["test/e2e/**/*.test.ts"],
           environment: "node",
+          globalSetup: ["test/support/dashboard-build.ts"],
           testTimeout: 60_000,
           hookTimeout: 120_000,
           // Each file starts its own gateway process; two cores run two at a time.

@@ -38,7 +38,8 @@ export function startBenchGateway(bundle: Bundle, originUrl: string, options: { 
   return startWorker({
     scriptPath: bundle.scriptPath,
     bindings: { UPSTREAM_URL: originUrl, PLANS, ROUTES, ADMIN_TOKEN },
-    durableObjects: { ACCOUNTS: "AccountDO" },
+    // As wrangler.toml binds them. The dashboard's assets are left out: no benchmark asks for them.
+    durableObjects: { ACCOUNTS: "AccountDO", DIRECTORY: "AccountDirectory" },
     inspector: options.inspector ?? false,
   });
 }

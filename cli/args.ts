@@ -8,6 +8,7 @@ export const DEFAULT_URL = "http://127.0.0.1:8787";
 export const DEFAULT_TIMEOUT_MS = 10_000;
 
 export type Command =
+  | { name: "accounts list"; prefix?: string; limit?: number; cursor?: string; all: boolean }
   | { name: "accounts create"; id: string; plan?: string; credits?: number }
   | { name: "accounts show"; id: string }
   | { name: "accounts set-plan"; id: string; plan: string }
@@ -39,6 +40,10 @@ const OPTIONS = {
   scopes: { type: "string" },
   name: { type: "string" },
   "expires-at": { type: "string" },
+  prefix: { type: "string" },
+  limit: { type: "string" },
+  cursor: { type: "string" },
+  all: { type: "boolean" },
 } as const satisfies ParseArgsConfig["options"];
 
 type OptionName = keyof typeof OPTIONS;
@@ -48,6 +53,7 @@ const GLOBAL_OPTIONS: readonly OptionName[] = ["url", "token", "json", "timeout"
 
 /** Each command: its positionals, in order, and the options it accepts besides the global ones. */
 const COMMANDS: Record<Exclude<Command["name"], "help">, { positionals: string[]; options: OptionName[] }> = {
+  "accounts list": { positionals: [], options: ["prefix", "limit", "cursor", "all"] },
   "accounts create": { positionals: ["id"], options: ["plan", "credits"] },
   "accounts show": { positionals: ["id"], options: [] },
   "accounts set-plan": { positionals: ["id", "plan"], options: [] },
@@ -114,6 +120,15 @@ function parseCommand(positionals: string[], values: Values): Command {
   const at = (i: number) => args[i] as string;
 
   switch (name) {
+    case "accounts list":
+      if (values.all === true && values.cursor !== undefined) throw new UsageError("'accounts list' takes --all or --cursor, not both");
+      return {
+        name,
+        all: values.all === true,
+        ...(values.prefix !== undefined && { prefix: values.prefix }),
+        ...(values.limit !== undefined && { limit: positiveInteger(values.limit, "--limit") }),
+        ...(values.cursor !== undefined && { cursor: values.cursor }),
+      };
     case "accounts create":
       return {
         name,

@@ -1,12 +1,13 @@
 // What each command asks the admin API and what it prints. Tables go to stdout; with
 // --json, stdout is exactly the answer's data, so it can be piped into jq. Warnings go to
 // stderr, never mixed into what a script would parse.
-import { callGateway, type ClientOptions } from "./admin-client.ts";
+import { createAdminClient, type AccountPage, type AccountSummary, type AdminClient } from "../src/client/admin.ts";
+import { ApiError } from "../src/client/errors.ts";
 import type { Command, Invocation } from "./args.ts";
-import { CliError, EXIT } from "./errors.ts";
+import { CliError, EXIT, cliErrorFrom } from "./errors.ts";
 import { HELP } from "./help.ts";
 import { printable } from "./table.ts";
-import { accountText, createdKeyText, keysTable, signed, type AccountView, type KeyView } from "./views.ts";
+import { accountText, accountsTable, createdKeyText, keysTable, signed } from "./views.ts";
 
 export interface Output {
   stdout(text: string): void;
@@ -21,48 +22,57 @@ export async function runCommand(invocation: Invocation, out: Output): Promise<v
   if (command.name !== "health" && invocation.token === null) {
     throw new CliError("no admin token: pass --token or set TOLLGATE_ADMIN_TOKEN (see 'tollgate help')", EXIT.usage);
   }
-  const client: ClientOptions = { url: invocation.url, token: invocation.token, timeoutMs: invocation.timeoutMs };
+  const client = createAdminClient({ baseUrl: invocation.url, token: invocation.token, timeoutMs: invocation.timeoutMs });
+  try {
+    await run(command, client, invocation, out);
+  } catch (error) {
+    if (error instanceof ApiError) throw cliErrorFrom(error, invocation.url, invocation.timeoutMs);
+    throw error;
+  }
+}
+
+async function run(command: Exclude<Command, { name: "help" }>, client: AdminClient, invocation: Invocation, out: Output): Promise<void> {
   const print = (data: unknown, text: () => string) => out.stdout(invocation.json ? JSON.stringify(data, null, 2) : text());
   const now = Date.now();
 
   switch (command.name) {
     case "health": {
-      // Health is open; the token is not sent where it is not needed.
-      const { data } = await callGateway<{ status?: string }>({ ...client, token: null }, "GET", "/health");
+      // Health is open; the client sends no token where none is needed.
+      const data = await client.health();
       return print(data, () => `The gateway at ${invocation.url} is up (status: ${printable(data.status)}).`);
     }
+    case "accounts list": {
+      const page = await listAccounts(client, command);
+      return print(page, () => accountsText(page, command));
+    }
     case "accounts create": {
-      const body = { id: command.id, plan: command.plan, credits: command.credits };
-      const { data } = await callGateway<AccountView>(client, "POST", "/accounts", body);
+      const data = await client.createAccount({ id: command.id, plan: command.plan, credits: command.credits });
       return print(data, () => `Created account ${printable(data.id)}.\n\n${accountText(data, now)}`);
     }
     case "accounts show": {
-      const { data } = await callGateway<AccountView>(client, "GET", accountPath(command.id));
+      const data = await client.getAccount(command.id);
       return print(data, () => accountText(data, now));
     }
     case "accounts set-plan": {
-      const { data } = await callGateway<AccountView>(client, "PATCH", accountPath(command.id), { plan: command.plan });
+      const data = await client.setPlan(command.id, command.plan);
       return print(data, () => `Account ${printable(data.id)} is now on plan ${printable(data.plan)}.\n\n${accountText(data, now)}`);
     }
     case "credits add": {
-      const body = { amount: command.amount, reason: command.reason };
-      const { data } = await callGateway<{ balance: number }>(client, "POST", `${accountPath(command.id)}/credits`, body);
+      const data = await client.adjustCredits(command.id, { amount: command.amount, reason: command.reason });
       return print(data, () => `Balance of ${printable(command.id)} is now ${printable(data.balance)} (${signed(command.amount)}).`);
     }
     case "keys create": {
-      const body = { scopes: command.scopes, name: command.keyName, expires_at: command.expiresAt };
-      const { data } = await callGateway<KeyView & { key: string }>(client, "POST", `${accountPath(command.account)}/keys`, body);
+      const data = await client.createKey(command.account, { scopes: command.scopes, name: command.keyName, expires_at: command.expiresAt });
       print(data, () => createdKeyText(command.account, data));
       return out.stderr(`tollgate: ${ONE_TIME_KEY_WARNING}`);
     }
     case "keys list": {
-      const { data } = await callGateway<AccountView>(client, "GET", accountPath(command.account));
-      const keys = data.keys ?? [];
+      const data = await client.getAccount(command.account);
+      const { keys } = data;
       return print(keys, () => (keys.length === 0 ? `Account ${printable(data.id)} has no keys.` : keysTable(keys, now)));
     }
     case "keys revoke": {
-      const path = `${accountPath(command.account)}/keys/${encodeURIComponent(command.keyId)}`;
-      const { data } = await callGateway<KeyView>(client, "DELETE", path);
+      const data = await client.revokeKey(command.account, command.keyId);
       return print(data, () => `Revoked key ${printable(data.id)} of account ${printable(command.account)}; it is refused from now on.\n\n${keysTable([data], now)}`);
     }
     default:
@@ -70,8 +80,36 @@ export async function runCommand(invocation: Invocation, out: Output): Promise<v
   }
 }
 
-function accountPath(id: string): string {
-  return `/accounts/${encodeURIComponent(id)}`;
+/** The largest page the gateway gives (SPEC 13): --all walks the listing in pages of it. */
+const ALL_PAGE_SIZE = 100;
+
+type ListCommand = Extract<Command, { name: "accounts list" }>;
+
+/** One page; with --all, every page, as one page with no next cursor. */
+async function listAccounts(client: AdminClient, command: ListCommand): Promise<AccountPage> {
+  const query = { prefix: command.prefix, limit: command.limit ?? (command.all ? ALL_PAGE_SIZE : undefined), cursor: command.cursor };
+  if (!command.all) return client.listAccounts(query);
+  const accounts: AccountSummary[] = [];
+  let cursor: string | null = null;
+  do {
+    const page: AccountPage = await client.listAccounts({ ...query, cursor });
+    accounts.push(...page.accounts);
+    // Cursors only move forward; one that does not would loop for ever.
+    if (page.next_cursor !== null && cursor !== null && page.next_cursor <= cursor) {
+      throw new CliError(`the gateway answered a cursor that does not move forward ('${printable(page.next_cursor)}'); stopping`, EXIT.api);
+    }
+    cursor = page.next_cursor;
+  } while (cursor !== null);
+  return { accounts, next_cursor: null };
+}
+
+function accountsText(page: AccountPage, command: ListCommand): string {
+  const matching = command.prefix === undefined ? "" : ` whose id starts with '${printable(command.prefix)}'`;
+  if (page.accounts.length === 0) return `No accounts${matching}${command.cursor === undefined ? "" : " after that cursor"}.`;
+  const text = accountsTable(page.accounts);
+  if (page.next_cursor === null) return text;
+  const more = ["tollgate accounts list", command.prefix !== undefined && `--prefix ${command.prefix}`, command.limit !== undefined && `--limit ${command.limit}`, `--cursor ${page.next_cursor}`];
+  return `${text}\n\nMore accounts follow: ${more.filter(Boolean).join(" ")} (or --all)`;
 }
 
 function assertNever(command: never): never {

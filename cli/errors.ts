@@ -1,5 +1,6 @@
 // The CLI's failures, each with its exit code. The entry point prints them as one line on
 // stderr; nothing else in the CLI decides how a failure looks or how the process ends.
+import type { ApiError } from "../src/client/errors.ts";
 
 export const EXIT = {
   ok: 0,
@@ -34,30 +35,47 @@ export class UnreachableError extends CliError {
   }
 }
 
-/** The gateway's error envelope (SPEC section 1), as received. */
-export interface Envelope {
-  status: number;
-  code: string;
-  message: string;
-  requestId: string | null;
-  retryAfter: number | null;
-}
-
-export class ApiError extends CliError {
-  readonly envelope: Envelope;
-  constructor(envelope: Envelope, url: string) {
-    super(describeEnvelope(envelope, url), EXIT.api);
-    this.name = "ApiError";
-    this.envelope = envelope;
+/**
+ * What an admin client failure (src/client/admin.ts) means to an operator: the envelope's
+ * code, message and request id; an answer that is not Tollgate's; or nothing at all.
+ */
+export function cliErrorFrom(error: ApiError, url: string, timeoutMs: number): CliError {
+  if (error.code === "NETWORK_ERROR") return new UnreachableError(url, networkReason(error.cause, timeoutMs));
+  if (error.code === "UNEXPECTED_RESPONSE") {
+    return new CliError(`the server at ${url} answered HTTP ${error.status} without a Tollgate envelope; is --url a Tollgate gateway?`, EXIT.api);
   }
+  return new CliError(describeEnvelope(error, url), EXIT.api);
 }
 
-function describeEnvelope(envelope: Envelope, url: string): string {
+function describeEnvelope(error: ApiError, url: string): string {
   const details: string[] = [];
-  if (envelope.requestId !== null) details.push(`request ${envelope.requestId}`);
-  if (envelope.retryAfter !== null) details.push(`retry after ${envelope.retryAfter} s`);
-  const summary = `${envelope.code} (HTTP ${envelope.status}): ${envelope.message}${details.length > 0 ? ` [${details.join(", ")}]` : ""}`;
+  if (error.requestId !== null) details.push(`request ${error.requestId}`);
+  if (error.retryAfter !== null) details.push(`retry after ${error.retryAfter} s`);
+  const summary = `${error.code} (HTTP ${error.status}): ${error.message}${details.length > 0 ? ` [${details.join(", ")}]` : ""}`;
   // A refused token is the one mistake worth a hint: it is always the operator's to fix.
-  if (envelope.status === 401) return `the gateway at ${url} refused the admin token: ${summary}; check --token or TOLLGATE_ADMIN_TOKEN`;
+  if (error.status === 401) return `the gateway at ${url} refused the admin token: ${summary}; check --token or TOLLGATE_ADMIN_TOKEN`;
   return summary;
+}
+
+/** Why nothing answered, in a few words an operator can act on. */
+function networkReason(error: unknown, timeoutMs: number): string {
+  if (error instanceof Error && (error.name === "TimeoutError" || error.name === "AbortError")) {
+    return `no answer within ${timeoutMs} ms (timeout)`;
+  }
+  const cause = error instanceof Error ? (error.cause as { code?: unknown; message?: unknown } | undefined) : undefined;
+  const code = typeof cause?.code === "string" ? cause.code : "";
+  const reasons: Record<string, string> = {
+    ECONNREFUSED: "connection refused",
+    ECONNRESET: "connection reset",
+    ENOTFOUND: "host not found",
+    EAI_AGAIN: "host not found (DNS lookup failed)",
+    EHOSTUNREACH: "host unreachable",
+    ENETUNREACH: "network unreachable",
+    ETIMEDOUT: "connection timed out",
+    UND_ERR_CONNECT_TIMEOUT: "connection timed out",
+    UND_ERR_SOCKET: "the connection closed unexpectedly",
+  };
+  if (reasons[code] !== undefined) return reasons[code];
+  if (typeof cause?.message === "string" && cause.message !== "") return cause.message;
+  return error instanceof Error ? error.message : String(error);
 }

@@ -6,6 +6,8 @@ export const HELP = `tollgate — the operator CLI of a Tollgate gateway (its ad
 Usage: tollgate <command> [options]
 
 Commands:
+  accounts list [--prefix P] [--limit N] [--cursor C] [--all]
+                                                  the accounts, in id order, a page at a time
   accounts create <id> [--plan P] [--credits N]   create an account
   accounts show <id>                              plan, credits, usage and keys
   accounts set-plan <id> <plan>                   move an account to another plan

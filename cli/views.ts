@@ -1,49 +1,23 @@
-// How the admin API's answers (SPEC section 7) read in a terminal. The shapes are the
-// gateway's; these functions only arrange them, tolerating fields that are absent.
+// How the admin API's answers (SPEC sections 7 and 13) read in a terminal. The shapes are
+// the gateway's own types (through the shared admin client); these functions only arrange them.
+import type { AccountSummary, AccountView, CreatedKey, KeyView, UsageView } from "../src/client/admin.ts";
 import { fields, printable, table } from "./table.ts";
 
-export interface KeyView {
-  id: string;
-  prefix: string;
-  scopes: string[];
-  name: string | null;
-  created_at: string;
-  expires_at: string | null;
-  revoked?: boolean;
-}
-
-interface UsageWindow {
-  used: number | null;
-  limit: number | null;
-  reset: string | null;
-}
-
-export interface AccountView {
-  id: string;
-  plan: string;
-  credits: number;
-  limits?: { per_minute: number | null; per_day: number | null };
-  usage?: { minute?: UsageWindow; day?: UsageWindow };
-  keys?: KeyView[];
-  /** Not part of the contract; shown when the gateway sends it. */
-  ledger?: { at: string; delta: number; balance: number; reason: string; request_id: string | null }[];
-}
-
 export function accountText(account: AccountView, now: number): string {
-  const keys = account.keys ?? [];
+  const keys = account.keys;
   const live = keys.filter((key) => keyStatus(key, now) === "active").length;
   const parts = [
     fields([
       ["Account", account.id],
       ["Plan", account.plan],
       ["Credits", account.credits],
-      ["Minute", usageText(account.usage?.minute)],
-      ["Day", usageText(account.usage?.day)],
+      ["Minute", usageText(account.usage.minute)],
+      ["Day", usageText(account.usage.day)],
       ["Keys", `${keys.length} (${live} active)`],
     ]),
   ];
   if (keys.length > 0) parts.push(keysTable(keys, now));
-  const ledger = account.ledger ?? [];
+  const { ledger } = account;
   if (ledger.length > 0) {
     parts.push(
       "Recent credit movements:\n" +
@@ -64,7 +38,7 @@ export function keysTable(keys: readonly KeyView[], now: number): string {
 }
 
 /** The key as created, plaintext included: the one time the gateway shows it. */
-export function createdKeyText(account: string, key: KeyView & { key: string }): string {
+export function createdKeyText(account: string, key: CreatedKey): string {
   return [
     `Created key ${printable(key.id)} for account ${printable(account)}.`,
     "",
@@ -81,13 +55,21 @@ export function createdKeyText(account: string, key: KeyView & { key: string }):
 }
 
 export function keyStatus(key: KeyView, now: number): "active" | "revoked" | "expired" {
-  if (key.revoked === true) return "revoked";
+  if (key.revoked) return "revoked";
   if (key.expires_at !== null && Date.parse(key.expires_at) <= now) return "expired";
   return "active";
 }
 
-function usageText(window: UsageWindow | undefined): string {
-  if (window === undefined || window.limit === null) return "unlimited";
+/** The listing (GET /_gateway/accounts): one row per account. */
+export function accountsTable(accounts: readonly AccountSummary[]): string {
+  return table(
+    ["ID", "PLAN", "CREDITS", "CREATED"],
+    accounts.map((account) => [account.id, account.plan, account.credits, account.created_at]),
+  );
+}
+
+function usageText(window: UsageView): string {
+  if (window.limit === null) return "unlimited";
   const reset = window.reset === null ? "" : `, frees a slot at ${window.reset}`;
   return `${window.used ?? 0} of ${window.limit} used${reset}`;
 }

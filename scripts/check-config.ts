@@ -14,9 +14,13 @@ import { parseConfig, type ConfigResult } from "../src/config.ts";
 /** Set with `wrangler secret put`; locally in .dev.vars. */
 const SECRET_NAMES = ["ADMIN_TOKEN", "UPSTREAM_TOKEN"] as const;
 
-/** What the Worker's code reaches for: env.ACCOUNTS, a SQLite-backed AccountDO. */
-const ACCOUNTS_BINDING = "ACCOUNTS";
-const ACCOUNT_CLASS = "AccountDO";
+const DASHBOARD_ASSETS_BINDING = "ASSETS";
+
+/** The Durable Objects the Worker's code reaches for, each SQLite-backed: binding → class. */
+const DURABLE_OBJECTS = [
+  { binding: "ACCOUNTS", className: "AccountDO" },
+  { binding: "DIRECTORY", className: "AccountDirectory" },
+] as const;
 
 export interface CheckReport {
   ok: boolean;
@@ -52,7 +56,7 @@ export function checkConfig(tomlPath: string, envName: string | null = null): Ch
   const env: Record<string, unknown> = { ...vars };
   for (const name of SECRET_NAMES) if (secrets[name] !== undefined) env[name] = secrets[name];
 
-  const problems = bindingProblems(toml, section);
+  const problems = [...bindingProblems(toml, section), ...assetProblems(table(section.assets) ?? table(toml.assets))];
   let parsed: ConfigResult;
   try {
     parsed = parseConfig(env);
@@ -71,6 +75,9 @@ export function checkConfig(tomlPath: string, envName: string | null = null): Ch
   if (config.adminToken === null) {
     warnings.push("warning: ADMIN_TOKEN is not set in [vars] or .dev.vars: set it with `wrangler secret put ADMIN_TOKEN`, or the admin API answers 401 to every request");
   }
+  if (table(section.assets) === undefined && table(toml.assets) === undefined) {
+    warnings.push("warning: there is no [assets] section: the dashboard at /_gateway/ is not served (copy the [build] and [assets] sections of the project's wrangler.toml)");
+  }
   const routes = env.ROUTES === undefined ? "no ROUTES: every path is proxied" : `${config.routes.length} ${config.routes.length === 1 ? "route" : "routes"}`;
   return redact(
     {
@@ -83,18 +90,35 @@ export function checkConfig(tomlPath: string, envName: string | null = null): Ch
   );
 }
 
-/** The Durable Object binding and migration the Worker cannot run without. */
+/** The Durable Object bindings and migrations the Worker cannot run without. */
 function bindingProblems(toml: Record<string, unknown>, section: Record<string, unknown>): string[] {
   const problems: string[] = [];
   const bindings = table(section.durable_objects)?.bindings;
-  const bound = Array.isArray(bindings) && bindings.some((b) => table(b)?.name === ACCOUNTS_BINDING && table(b)?.class_name === ACCOUNT_CLASS);
-  if (!bound) problems.push(`durable_objects.bindings: must bind ${ACCOUNTS_BINDING} to class ${ACCOUNT_CLASS}`);
   const migrations = toml.migrations;
-  const created = Array.isArray(migrations) && migrations.some((m) => {
-    const classes = table(m)?.new_sqlite_classes;
-    return Array.isArray(classes) && classes.includes(ACCOUNT_CLASS);
-  });
-  if (!created) problems.push(`migrations: ${ACCOUNT_CLASS} must be created with new_sqlite_classes (it keeps its data in SQLite)`);
+  for (const { binding, className } of DURABLE_OBJECTS) {
+    const bound = Array.isArray(bindings) && bindings.some((b) => table(b)?.name === binding && table(b)?.class_name === className);
+    if (!bound) problems.push(`durable_objects.bindings: must bind ${binding} to class ${className}`);
+    const created = Array.isArray(migrations) && migrations.some((m) => {
+      const classes = table(m)?.new_sqlite_classes;
+      return Array.isArray(classes) && classes.includes(className);
+    });
+    if (!created) problems.push(`migrations: ${className} must be created with new_sqlite_classes (it keeps its data in SQLite)`);
+  }
+  return problems;
+}
+
+/**
+ * The dashboard's files (README, "The dashboard"). Optional, but when present they must
+ * reach the Worker through its ASSETS binding only: without run_worker_first, a file of the
+ * dashboard (app.js, index.html…) would answer for that path instead of the origin.
+ */
+function assetProblems(assets: Record<string, unknown> | undefined): string[] {
+  if (assets === undefined) return [];
+  const problems: string[] = [];
+  if (assets.binding !== DASHBOARD_ASSETS_BINDING) problems.push(`assets.binding: must be "${DASHBOARD_ASSETS_BINDING}" (the Worker serves the dashboard's files through it)`);
+  if (assets.run_worker_first !== true) {
+    problems.push("assets.run_worker_first: must be true, or the dashboard's files would answer for paths the gateway proxies (e.g. /app.js)");
+  }
   return problems;
 }
 

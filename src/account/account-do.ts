@@ -5,11 +5,12 @@
 // state plus the pending batch, answered only after the commit that holds them.
 import { DurableObject } from "cloudflare:workers";
 import { loadConfig, planLimits, type PlanLimits } from "../config.ts";
+import { isoSeconds } from "../envelope.ts";
 import { digestsEqual } from "../secrets.ts";
 import { GroupCommit, type GroupCommitStats, type PendingBatch, type PendingDebit } from "./batch.ts";
 import { decide, dayNumberOf, type UsageSnapshot } from "./limiter.ts";
 import { AccountStore, type StoredState } from "./store.ts";
-import type { AccountView, AdminResult, Admission, AdmitRequest, KeyView, NewKey } from "./types.ts";
+import type { AccountSummary, AccountView, AdminResult, Admission, AdmitRequest, KeyView, NewKey } from "./types.ts";
 import { accountView, keyView, type StoredKey } from "./view.ts";
 
 /**
@@ -125,6 +126,13 @@ export class AccountDO extends DurableObject<Env> {
 
   getAccount(): AccountView | null {
     return this.state.account === null ? null : this.view(this.clock());
+  }
+
+  /** The listing's row (SPEC 13): the plan and balance as they are now; null when no account. */
+  summary(): AccountSummary | null {
+    const { account } = this.state;
+    if (account === null) return null;
+    return { id: account.id, plan: account.plan, credits: account.credits, created_at: isoSeconds(this.store.createdAt()) };
   }
 
   updateAccount(input: { plan: string }): AdminResult<AccountView> {

@@ -84,6 +84,11 @@ export class AccountStore {
     this.sql.exec("INSERT INTO account (id, plan, credits, created_at) VALUES (?, ?, ?, ?)", account.id, account.plan, account.credits, now);
   }
 
+  /** Epoch ms of the account's creation; call only when the account exists. */
+  createdAt(): number {
+    return this.sql.exec<{ created_at: number }>("SELECT created_at FROM account").one().created_at;
+  }
+
   setPlan(plan: string): void {
     this.sql.exec("UPDATE account SET plan = ?", plan);
   }

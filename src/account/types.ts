@@ -64,6 +64,21 @@ export interface AccountView {
   ledger: LedgerEntryView[];
 }
 
+/** One row of the account listing (SPEC 13): the account object's current values. */
+export interface AccountSummary {
+  id: string;
+  plan: string;
+  credits: number;
+  created_at: string;
+}
+
+/** GET /_gateway/accounts (SPEC 13): a page of accounts in id order. */
+export interface AccountPage {
+  accounts: AccountSummary[];
+  /** Pass as `cursor` for the next page; null on the last page. */
+  next_cursor: string | null;
+}
+
 export interface NewKey {
   keyId: string;
   hash: ArrayBuffer;

@@ -9,8 +9,11 @@ import { fail, type RequestContext } from "../context.ts";
 import { GatewayError, successResponse, type ErrorSpec } from "../envelope.ts";
 import { ACCOUNT_ID_PATTERN, KEY_ID_PATTERN, hashKey, mintKey } from "../keys.ts";
 import { tokensEqual } from "../secrets.ts";
+import { directoryStub } from "../directory/stub.ts";
 import { ignoringCase } from "../routes.ts";
 import { MAX_BODY_BYTES, adjustCreditsBody, createAccountBody, createKeyBody, parseBody, updateAccountBody } from "./bodies.ts";
+import { DASHBOARD_PAGE, serveDashboard } from "./dashboard.ts";
+import { ensureListed, listAccounts } from "./list-accounts.ts";
 
 type AdminRequest = IRequest & { ctx: RequestContext };
 
@@ -19,9 +22,20 @@ const router = Router<AdminRequest, []>({ base: "/_gateway" });
 router
   .get("/health", ({ ctx }) => ok(ctx, { status: "ok" }))
   .head("/health", ({ ctx }) => ok(ctx, { status: "ok" }))
+  // The dashboard's page and files are open (SPEC 13); its data calls are not.
+  .get("/", ({ ctx }) => serveDashboard(ctx, DASHBOARD_PAGE))
+  .head("/", ({ ctx }) => serveDashboard(ctx, DASHBOARD_PAGE))
+  .get("/ui", ({ ctx }) => serveDashboard(ctx, DASHBOARD_PAGE))
+  .head("/ui", ({ ctx }) => serveDashboard(ctx, DASHBOARD_PAGE))
+  .get("/ui/:file", ({ ctx, params }) => serveDashboard(ctx, params.file ?? ""))
+  .head("/ui/:file", ({ ctx, params }) => serveDashboard(ctx, params.file ?? ""))
   .all("*", requireAdmin)
+  .get("/accounts", async ({ ctx }) => ok(ctx, await listAccounts(ctx)))
   .post("/accounts", async ({ ctx }) => {
     const body = await readBody(ctx, createAccountBody(Object.keys(ctx.config.plans)));
+    // Listed before it exists, never the other way round (src/directory/directory-do.ts).
+    // A repeat after a failure, or for an account older than the directory, lists it too.
+    await directoryStub(ctx.env).register(body.id);
     const result = await accountStub(ctx.env, body.id).createAccount({
       id: body.id,
       plan: body.plan ?? "default",
@@ -33,6 +47,7 @@ router
     const id = accountId(params.id);
     const view = await accountStub(ctx.env, id).getAccount();
     if (view === null) throw notFound(`Account '${id}' does not exist`);
+    await ensureListed(ctx, id);
     return ok(ctx, view);
   })
   .patch("/accounts/:id", async ({ ctx, params }) => {

@@ -40,6 +40,30 @@ export async function readResponse<T>(response: Response, now: number): Promise<
   return failure(fromBody(response, parsed.ok ? parsed.value : undefined, headerId, now));
 }
 
+/**
+ * For the gateway's own endpoints (SPEC 7), which answer only with envelopes: a success
+ * must be `{"success": true, "data": …}` with a 2xx status; anything else — an origin's
+ * page, a redirect, a proxy's error — is UNEXPECTED_RESPONSE, never taken as data.
+ */
+export async function readEnvelopeResponse<T>(response: Response, now: number): Promise<ReadResult<T>> {
+  const headerId = response.headers.get("X-Request-Id");
+  // With redirect: "manual", Node hands back the 3xx itself and browsers an opaque redirect
+  // (status 0, nothing readable).
+  if (response.status === 0 || (response.status >= 300 && response.status < 400)) {
+    await response.body?.cancel();
+    return failure(unexpected(response.status, `Unexpected ${response.status} response: the gateway's own endpoints never redirect.`, headerId));
+  }
+  if (response.status >= 400) return readResponse<T>(response, now);
+  const text = await response.text();
+  const parsed = parseJson(text);
+  const json = parsed.ok ? parsed.value : undefined;
+  if (readEnvelope(json) !== null) return failure(fromBody(response, json, headerId, now));
+  if (isRecord(json) && json.success === true && Object.hasOwn(json, "data")) {
+    return success(json.data as T, response, headerId ?? requestIdOf(json));
+  }
+  return failure(unexpected(response.status, `Unexpected ${response.status} response: not a Tollgate success envelope.`, headerId));
+}
+
 /** The ApiError an error answer stands for; a body that is not the envelope says so. */
 function fromBody(response: Response, json: unknown, headerId: string | null, now: number): ApiError {
   const headerRetry = parseRetryAfter(response.headers.get("Retry-After"), now);

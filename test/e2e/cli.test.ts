@@ -67,7 +67,7 @@ describe("tollgate health and help", () => {
     for (const args of [["help"], ["--help"], ["keys", "create", "-h"]]) {
       const result = await runCli(args);
       expect(result.code).toBe(0);
-      for (const command of ["accounts create", "accounts show", "accounts set-plan", "credits add", "keys create", "keys list", "keys revoke", "health"]) {
+      for (const command of ["accounts list", "accounts create", "accounts show", "accounts set-plan", "credits add", "keys create", "keys list", "keys revoke", "health"]) {
         expect(result.stdout).toContain(command);
       }
       expect(result.stdout).toContain("TOLLGATE_ADMIN_TOKEN");
@@ -123,6 +123,64 @@ describe("tollgate accounts", () => {
 
     const missing = await cli(["accounts", "show", "cli-nobody"]);
     expect(expectOneLineFailure(missing, 1)).toMatch(/^tollgate: NOT_FOUND \(HTTP 404\): Account 'cli-nobody' does not exist \[request req_/);
+  });
+});
+
+describe("tollgate accounts list", () => {
+  const ids = ["cli-list-c", "cli-list-a", "cli-list-e", "cli-list-b", "cli-list-d"];
+
+  beforeAll(async () => {
+    for (const id of ids) await cli(["accounts", "create", id, "--credits", "7"]);
+  });
+
+  it("prints the accounts in id order with their plan, credits and creation time", async () => {
+    const result = await cli(["accounts", "list", "--prefix", "cli-list-"]);
+    expect(result.code, result.stderr).toBe(0);
+    const lines = result.stdout.trimEnd().split("\n");
+    expect(lines[0]).toMatch(/^ID\s+PLAN\s+CREDITS\s+CREATED$/);
+    expect(lines.slice(2).map((line) => line.split(/\s+/).slice(0, 3))).toEqual([...ids].sort().map((id) => [id, "default", "7"]));
+    for (const line of lines.slice(2)) expect(line).toMatch(/\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
+    expect(result.stderr).toBe("");
+  });
+
+  it("pages with --limit, says how to go on, and goes on with --cursor", async () => {
+    const first = await cli(["accounts", "list", "--prefix", "cli-list-", "--limit", "2"]);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stdout).toContain("cli-list-a");
+    expect(first.stdout).toContain("cli-list-b");
+    expect(first.stdout).not.toContain("cli-list-c");
+    expect(first.stdout).toContain("More accounts follow: tollgate accounts list --prefix cli-list- --limit 2 --cursor cli-list-b (or --all)");
+
+    const next = await cli(["accounts", "list", "--prefix", "cli-list-", "--limit", "2", "--cursor", "cli-list-b", "--json"]);
+    expect(next.code, next.stderr).toBe(0);
+    const page = JSON.parse(next.stdout);
+    expect(page).toEqual({
+      accounts: [
+        { id: "cli-list-c", plan: "default", credits: 7, created_at: expect.stringMatching(/Z$/) },
+        { id: "cli-list-d", plan: "default", credits: 7, created_at: expect.stringMatching(/Z$/) },
+      ],
+      next_cursor: "cli-list-d",
+    });
+  });
+
+  it("walks every page with --all, as one page with no cursor", async () => {
+    const logged = gateway.output().length;
+    const result = await cli(["accounts", "list", "--prefix", "cli-list-", "--limit", "2", "--all", "--json"]);
+    expect(result.code, result.stderr).toBe(0);
+    const page = JSON.parse(result.stdout);
+    expect(page.accounts.map((account: { id: string }) => account.id)).toEqual([...ids].sort());
+    expect(page.next_cursor).toBeNull();
+    // Three pages were asked for: 2 + 2 + 1.
+    const asked = gateway.output().slice(logged).match(/"method":"GET","path":"\/_gateway\/accounts"/g) ?? [];
+    expect(asked).toHaveLength(3);
+  });
+
+  it("says when nothing matches, and passes the gateway's refusal of a bad prefix on", async () => {
+    const none = await cli(["accounts", "list", "--prefix", "cli-nobody-"]);
+    expect(none.code).toBe(0);
+    expect(none.stdout.trim()).toBe("No accounts whose id starts with 'cli-nobody-'.");
+    const bad = await cli(["accounts", "list", "--prefix", "CLI"]);
+    expect(expectOneLineFailure(bad, 1)).toMatch(/^tollgate: VALIDATION_ERROR \(HTTP 400\): Invalid query: prefix: .* \[request req_/);
   });
 });
 
@@ -268,7 +326,11 @@ describe("tollgate's failures", () => {
     const cases: [string[], string][] = [
       [[], "missing command"],
       [["frobnicate"], "unknown command 'frobnicate'"],
-      [["accounts"], "'accounts' needs a subcommand: create, show, set-plan"],
+      [["accounts"], "'accounts' needs a subcommand: list, create, show, set-plan"],
+      [["accounts", "list", "--limit", "0"], "--limit must be positive, got '0'"],
+      [["accounts", "list", "--limit", "ten"], "--limit must be a whole number, got 'ten'"],
+      [["accounts", "list", "--all", "--cursor", "abc"], "'accounts list' takes --all or --cursor, not both"],
+      [["accounts", "list", "extra"], "'accounts list' got an unexpected argument 'extra'"],
       [["accounts", "show"], "'accounts show' needs <id>"],
       [["accounts", "show", "a", "b"], "'accounts show' got an unexpected argument 'b'"],
       [["accounts", "show", "a", "--plan", "pro"], "'accounts show' does not take --plan"],

@@ -31,9 +31,17 @@ compatibility_date = "2026-05-01"
 name = "ACCOUNTS"
 class_name = "AccountDO"
 
+[[durable_objects.bindings]]
+name = "DIRECTORY"
+class_name = "AccountDirectory"
+
 [[migrations]]
 tag = "v1"
 new_sqlite_classes = ["AccountDO"]
+
+[[migrations]]
+tag = "v2"
+new_sqlite_classes = ["AccountDirectory"]
 
 [vars]
 UPSTREAM_TIMEOUT_MS = 5000
@@ -258,12 +266,28 @@ describe("npm run check (scripts/check-config.ts)", () => {
     expect(result.stderr).not.toContain("admin-value-1234-5678-9abc-def0-1234");
   });
 
-  it("refuses a file without the account Durable Object", async () => {
+  it("refuses a file without the account Durable Objects", async () => {
     const toml = `name = "t"\nmain = "src/index.ts"\ncompatibility_date = "2026-05-01"\n\n[vars]\nUPSTREAM_URL = "https://origin.example.com"\n`;
     const result = await runCheck(project(toml, SECRETS));
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/durable_objects\.bindings: must bind ACCOUNTS to class AccountDO/);
     expect(result.stderr).toMatch(/migrations: AccountDO must be created with new_sqlite_classes/);
+    expect(result.stderr).toMatch(/durable_objects\.bindings: must bind DIRECTORY to class AccountDirectory/);
+    expect(result.stderr).toMatch(/migrations: AccountDirectory must be created with new_sqlite_classes/);
+  });
+
+  it("refuses dashboard assets that could answer for proxied paths, and warns when there are none", async () => {
+    const withAssets = (assets: string) => `${gatewayToml(GOOD_VARS).replace(/\[assets\][^[]*/, "")}\n[assets]\n${assets}\n`;
+    const shadowing = await runCheck(project(withAssets('directory = "build/dashboard"\nbinding = "ASSETS"'), SECRETS));
+    expect(shadowing.code).toBe(1);
+    expect(shadowing.stderr).toMatch(/: assets\.run_worker_first: must be true, or the dashboard's files would answer for paths the gateway proxies/);
+    const unbound = await runCheck(project(withAssets('directory = "build/dashboard"\nrun_worker_first = true'), SECRETS));
+    expect(unbound.code).toBe(1);
+    expect(unbound.stderr).toMatch(/: assets\.binding: must be "ASSETS"/);
+
+    const none = await runCheck(project(gatewayToml(GOOD_VARS).replace(/\[assets\][^[]*/, ""), SECRETS));
+    expect(none.code).toBe(0);
+    expect(none.stderr).toMatch(/warning: there is no \[assets\] section: the dashboard at \/_gateway\/ is not served/);
   });
 
   it("refuses a file that is not TOML, or not there", async () => {

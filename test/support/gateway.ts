@@ -14,6 +14,8 @@ const WRANGLER = join(ROOT, "node_modules/.bin/wrangler");
 
 /** At least 32 characters, as the configuration requires. */
 export const ADMIN_TOKEN = "e2e-admin-token-9d3b71c4e0a85f26b8d1";
+/** The dashboard's built files (scripts/build-dashboard.ts), as wrangler.toml's [assets] names them. */
+export const DASHBOARD_DIR = join(ROOT, "build/dashboard");
 
 export interface GatewayOptions {
   /** [vars]: UPSTREAM_URL, PLANS, ROUTES, … (TOML tables and arrays of tables allowed). */
@@ -44,8 +46,18 @@ export function gatewayToml(vars: Record<string, unknown>): string {
     main: join(ROOT, "src/index.ts"),
     compatibility_date: "2026-05-01",
     compatibility_flags: ["enable_request_signal"], // as in wrangler.toml
-    durable_objects: { bindings: [{ name: "ACCOUNTS", class_name: "AccountDO" }] },
-    migrations: [{ tag: "v1", new_sqlite_classes: ["AccountDO"] }],
+    durable_objects: {
+      bindings: [
+        { name: "ACCOUNTS", class_name: "AccountDO" },
+        { name: "DIRECTORY", class_name: "AccountDirectory" },
+      ],
+    },
+    migrations: [
+      { tag: "v1", new_sqlite_classes: ["AccountDO"] },
+      { tag: "v2", new_sqlite_classes: ["AccountDirectory"] },
+    ],
+    // Built once by the e2e project's global setup; wrangler.toml's [build] does it for operators.
+    assets: { directory: DASHBOARD_DIR, binding: "ASSETS", run_worker_first: true, html_handling: "none", not_found_handling: "none" },
     vars,
   };
   return stringify(config);

@@ -211,8 +211,9 @@ describe("GET and HEAD /_gateway/health", () => {
 describe("unknown admin paths and bad bodies", () => {
   for (const [method, path] of [
     ["GET", "/nothing-here"],
-    ["GET", ""],
-    ["GET", "/accounts"],
+    // GET /_gateway is the dashboard and GET /_gateway/accounts the listing (SPEC 13).
+    ["POST", ""],
+    ["DELETE", "/accounts"],
     ["PUT", "/accounts/some-id"],
     ["POST", "/accounts/some-id/unknown"],
     ["GET", "/accounts/some-id/keys/abcdefghij/extra"],
