@@ -49,7 +49,11 @@ export async function startMiniflareGateway(vars: Record<string, unknown>): Prom
     compatibilityDate: project.compatibility_date,
     compatibilityFlags: project.compatibility_flags ?? [],
     bindings: { ...vars, ADMIN_TOKEN },
-    durableObjects: { ACCOUNTS: { className: "AccountDO", useSQLite: true } },
+    // As wrangler.toml binds them (the dashboard's assets aside: these tests never ask for them).
+    durableObjects: {
+      ACCOUNTS: { className: "AccountDO", useSQLite: true },
+      DIRECTORY: { className: "AccountDirectory", useSQLite: true },
+    },
     host: "127.0.0.1",
     // Port 0: the system picks, so no other process can take a port between picking and binding.
     port: 0,
