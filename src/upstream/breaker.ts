@@ -134,8 +134,8 @@ export class CircuitBreaker {
     }
     const times = state.failureTimes;
     times.push(now);
+    // At most `failures` times are ever kept: the run opens the breaker when it gets there.
     while (times.length > 0 && times[0]! <= now - FAILURE_WINDOW_MS) times.shift();
-    if (times.length > this.settings.failures) times.shift();
     if (times.length < this.settings.failures) return null;
     this.#open(now);
     return "opened";
