@@ -69,10 +69,11 @@ export function checkConfig(tomlPath: string, envName: string | null = null): Ch
   try {
     parsed = parseConfig(env, { unsetTokenSecrets: "unseen" });
   } catch (error) {
-    parsed = { ok: false, error: `the configuration could not be parsed: ${error instanceof Error ? error.message : String(error)}` };
+    const message = `the configuration could not be parsed: ${error instanceof Error ? error.message : String(error)}`;
+    parsed = { ok: false, error: message, problems: [message] };
   }
-  // parseConfig joins its issues with "; ", each one "<field>: <why>".
-  if (!parsed.ok) problems.push(...parsed.error.split("; "));
+  // One line per problem, each "<field>: <why>" (a field may quote a name holding "; ").
+  if (!parsed.ok) problems.push(...parsed.problems);
   if (problems.length > 0 || !parsed.ok) return redact(refuse(problems), env, redactions);
   const config = parsed.config;
 

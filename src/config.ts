@@ -42,7 +42,10 @@ export interface ParseOptions {
   unsetTokenSecrets?: "refuse" | "unseen";
 }
 
-export type ConfigResult = { ok: true; config: Config } | { ok: false; error: string };
+export type ConfigResult =
+  | { ok: true; config: Config }
+  /** `error` is every problem, joined with "; " (the 500's message); `problems` one by one, each naming its field. */
+  | { ok: false; error: string; problems: string[] };
 
 // Vars from wrangler.toml arrive typed; the same names set through .dev.vars or
 // `--var` arrive as strings. Accept both spellings of a number, never a fraction.
@@ -224,11 +227,11 @@ const NO_LIMITS: PlanLimits = { perMinute: null, perDay: null };
 export function parseConfig(env: Record<string, unknown>, options: ParseOptions = {}): ConfigResult {
   const parsed = v.safeParse(EnvSchema, env, { abortPipeEarly: true });
   if (!parsed.success) {
-    return { ok: false, error: parsed.issues.map((issue) => describeIssue(issue)).join("; ") };
+    return refused(parsed.issues.map((issue) => describeIssue(issue)));
   }
   const vars = parsed.output;
   const resolved = resolveUpstreams(vars, env, { configNames: CONFIG_VARS, unsetTokenSecrets: options.unsetTokenSecrets ?? "refuse" });
-  if (!resolved.ok) return { ok: false, error: resolved.problems.join("; ") };
+  if (!resolved.ok) return refused(resolved.problems);
   const { upstreams } = resolved;
   const plans: Record<string, PlanLimits> = {};
   for (const [name, plan] of Object.entries(vars.PLANS ?? { default: {} })) {
@@ -254,6 +257,10 @@ export function parseConfig(env: Record<string, unknown>, options: ParseOptions 
       upstreams,
     },
   };
+}
+
+function refused(problems: string[]): ConfigResult {
+  return { ok: false, error: problems.join("; "), problems };
 }
 
 function nonEmpty(value: string | undefined): string | null {

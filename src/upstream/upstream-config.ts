@@ -86,10 +86,10 @@ export function resolveUpstreams(vars: UpstreamVars, env: Record<string, unknown
         problems.push(`${field}: cannot be ${secret}, which the gateway itself reads: name a secret of this upstream's own, such as ${suggestedSecret(name)}`);
       } else if (value === undefined || value === "") {
         if (options.unsetTokenSecrets === "refuse") {
-          problems.push(`${field}: the secret ${secret} is not set (\`wrangler secret put ${secret}\`; in .dev.vars locally)`);
+          problems.push(`${field}: the secret ${secret} is not set: set it with \`wrangler secret put ${secret}\`, or in .dev.vars locally`);
         }
       } else if (typeof value !== "string") {
-        problems.push(`${field}: ${secret} is not a secret (a secret is a string; ${secret} is a binding or a table)`);
+        problems.push(`${field}: ${secret} is not a secret: a secret is a string, and ${secret} is a binding or a table`);
       } else {
         token = value;
       }
@@ -108,7 +108,7 @@ export function resolveUpstreams(vars: UpstreamVars, env: Record<string, unknown
     if (route.upstream === undefined || (route.upstream !== DEFAULT_UPSTREAM && upstreams.has(route.upstream))) continue;
     const named = [...upstreams.keys()].filter((name) => name !== DEFAULT_UPSTREAM);
     const known = named.length === 0 ? "there is no [vars.UPSTREAMS.<name>]" : `UPSTREAMS has ${named.join(", ")}`;
-    problems.push(`ROUTES[${index}].upstream: no upstream is named '${route.upstream}' (${known}); leave upstream out to send the route to UPSTREAM_URL`);
+    problems.push(`ROUTES[${index}].upstream: no upstream is named '${route.upstream}' (${known}): leave upstream out to send the route to UPSTREAM_URL`);
   }
 
   return problems.length > 0 ? { ok: false, problems } : { ok: true, upstreams };

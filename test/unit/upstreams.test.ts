@@ -97,11 +97,11 @@ describe("UPSTREAMS in the configuration", () => {
   });
 
   it.each([
-    ["an unknown upstream", { ROUTES: [{ path: "/v1/*", upstream: "billing" }] }, "ROUTES[0].upstream: no upstream is named 'billing' (there is no [vars.UPSTREAMS.<name>]); leave upstream out to send the route to UPSTREAM_URL"],
+    ["an unknown upstream", { ROUTES: [{ path: "/v1/*", upstream: "billing" }] }, "ROUTES[0].upstream: no upstream is named 'billing' (there is no [vars.UPSTREAMS.<name>]): leave upstream out to send the route to UPSTREAM_URL"],
     [
       "a misspelt upstream",
       { UPSTREAMS: { billing }, ROUTES: [{ path: "/v1/a" }, { path: "/v1/*", upstream: "biling" }] },
-      "ROUTES[1].upstream: no upstream is named 'biling' (UPSTREAMS has billing); leave upstream out to send the route to UPSTREAM_URL",
+      "ROUTES[1].upstream: no upstream is named 'biling' (UPSTREAMS has billing): leave upstream out to send the route to UPSTREAM_URL",
     ],
     ["upstream = \"default\"", { UPSTREAMS: { billing }, ROUTES: [{ path: "/v1/*", upstream: "default" }] }, "ROUTES[0].upstream: no upstream is named 'default'"],
     ["an empty upstream", { ROUTES: [{ path: "/v1/*", upstream: "" }] }, "ROUTES[0].upstream: must name an upstream of UPSTREAMS"],
@@ -116,7 +116,7 @@ describe("UPSTREAMS in the configuration", () => {
     ["a relative strip_prefix", { ROUTES: [{ path: "/v1/*", strip_prefix: "v1" }] }, "ROUTES[0].strip_prefix: must start with /"],
     ["a strip_prefix that is a pattern", { ROUTES: [{ path: "/v1/*", strip_prefix: "/v(1|2)" }] }, "ROUTES[0].strip_prefix: holds '(', which is not allowed"],
     ["a strip_prefix that is not a string", { ROUTES: [{ path: "/v1/*", strip_prefix: 1 }] }, "ROUTES[0].strip_prefix: must be a string"],
-    ["an upstream's token_secret that is not set", { UPSTREAMS: { billing: { ...billing, token_secret: "BILLING_TOKEN" } } }, "UPSTREAMS.billing.token_secret: the secret BILLING_TOKEN is not set (`wrangler secret put BILLING_TOKEN`; in .dev.vars locally)"],
+    ["an upstream's token_secret that is not set", { UPSTREAMS: { billing: { ...billing, token_secret: "BILLING_TOKEN" } } }, "UPSTREAMS.billing.token_secret: the secret BILLING_TOKEN is not set: set it with `wrangler secret put BILLING_TOKEN`, or in .dev.vars locally"],
     ["an upstream's token_secret set empty", { UPSTREAMS: { billing: { ...billing, token_secret: "BILLING_TOKEN" } }, BILLING_TOKEN: "" }, "UPSTREAMS.billing.token_secret: the secret BILLING_TOKEN is not set"],
     ["a token_secret naming a binding", { UPSTREAMS: { billing: { ...billing, token_secret: "ACCOUNTS" } }, ACCOUNTS: {} }, "UPSTREAMS.billing.token_secret: ACCOUNTS is not a secret"],
     ["a token_secret naming ADMIN_TOKEN", { UPSTREAMS: { billing: { ...billing, token_secret: "ADMIN_TOKEN" } }, ADMIN_TOKEN: "a".repeat(40) }, "UPSTREAMS.billing.token_secret: cannot be ADMIN_TOKEN, which the gateway itself reads"],
