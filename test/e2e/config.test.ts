@@ -225,6 +225,16 @@ describe("npm run check (scripts/check-config.ts)", () => {
     );
   });
 
+  it("never prints a value from .dev.vars, even where a message quotes it", async () => {
+    const token = "billing-secret-value-1618";
+    const vars = { ...GOOD_VARS, UPSTREAMS: { billing: { url: "https://billing.example.com", token_secret: "BILLING_TOKEN" } }, ROUTES: [{ path: "/v1/*", upstream: token }] };
+    const path = project(gatewayToml(vars), `${SECRETS}BILLING_TOKEN="${token}"\n`);
+    const result = await runCheck(path);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`${path}: ROUTES[0].upstream: no upstream is named '(hidden)'`);
+    expect(result.stderr + result.stdout).not.toContain(token);
+  });
+
   it("warns when an upstream's token sits in [vars], without printing it", async () => {
     const vars = { ...GOOD_VARS, UPSTREAMS: { billing: { url: "https://billing.example.com", token_secret: "BILLING_TOKEN" } }, BILLING_TOKEN: "plain-billing-token-2718" };
     const result = await runCheck(project(gatewayToml(vars), SECRETS));
