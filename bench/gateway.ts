@@ -34,10 +34,36 @@ export function startPassThrough(originUrl: string): Promise<RunningWorker> {
   });
 }
 
-export function startBenchGateway(bundle: Bundle, originUrl: string, options: { inspector?: boolean } = {}): Promise<RunningWorker> {
+/** Where bench/upstreams.ts's two more upstreams point: a second origin, and a port nobody answers on. */
+export interface BenchUpstreams {
+  second: string;
+  dead: string;
+}
+
+/**
+ * SPEC 12: `second` is another live origin, reached with a strip_prefix; `dead` refuses every
+ * connection, and its breaker — opened by one failure, for an hour — answers for it.
+ */
+export function upstreamVars(urls: BenchUpstreams): { UPSTREAMS: Record<string, unknown>; routes: Record<string, unknown>[] } {
+  return {
+    UPSTREAMS: {
+      second: { url: urls.second },
+      dead: { url: urls.dead, breaker: { failures: 1, open_seconds: 3600 } },
+    },
+    routes: [
+      { path: "/v2/public/*", upstream: "second", strip_prefix: "/v2", public: true },
+      { path: "/v2/*", upstream: "second", strip_prefix: "/v2" },
+      { path: "/v3/public/*", upstream: "dead", strip_prefix: "/v3", public: true },
+      { path: "/v3/*", upstream: "dead", strip_prefix: "/v3" },
+    ],
+  };
+}
+
+export function startBenchGateway(bundle: Bundle, originUrl: string, options: { inspector?: boolean; upstreams?: BenchUpstreams } = {}): Promise<RunningWorker> {
+  const more = options.upstreams === undefined ? null : upstreamVars(options.upstreams);
   return startWorker({
     scriptPath: bundle.scriptPath,
-    bindings: { UPSTREAM_URL: originUrl, PLANS, ROUTES, ADMIN_TOKEN },
+    bindings: { UPSTREAM_URL: originUrl, PLANS, ROUTES: [...ROUTES, ...(more?.routes ?? [])], ...(more === null ? {} : { UPSTREAMS: more.UPSTREAMS }), ADMIN_TOKEN },
     // As wrangler.toml binds them. The dashboard's assets are left out: no benchmark asks for them.
     durableObjects: { ACCOUNTS: "AccountDO", DIRECTORY: "AccountDirectory" },
     inspector: options.inspector ?? false,

@@ -35,7 +35,9 @@ export interface TargetFigures {
   non2xx: Record<string, number>;
   /** Requests that got no response (connection errors, timeouts). */
   errors: number;
-  rounds: { throughput: number; p50Ms: number; p99Ms: number; serverCpuUsPerRequest: number }[];
+  /** Share of the whole machine's CPU that processes other than ours used during this target's runs. */
+  otherProcessesCpuShare: number;
+  rounds: { throughput: number; p50Ms: number; p99Ms: number; serverCpuUsPerRequest: number; otherProcessesCpuShare: number }[];
 }
 
 export interface Measurement {
@@ -46,7 +48,7 @@ export interface Measurement {
 }
 
 export async function measureInRounds(targets: readonly Target[], plan: RoundPlan, ownPids: () => number[], cpus: number): Promise<Measurement> {
-  const runs = new Map<string, { load: LoadResult; cpuMs: number }[]>(targets.map((t) => [t.name, []]));
+  const runs = new Map<string, Run[]>(targets.map((t) => [t.name, []]));
   const pids = () => [process.pid, ...ownPids()];
   const ownStart = sum(pids().map((pid) => cpuTimeMs(pid) ?? 0));
   const busyStart = machineBusyMs();
@@ -57,9 +59,14 @@ export async function measureInRounds(targets: readonly Target[], plan: RoundPla
       const base = { url: target.url, connections: plan.connections, ...(target.headers ? { headers: target.headers } : {}) };
       if (plan.warmupSeconds > 0) await runLoad({ ...base, durationSeconds: plan.warmupSeconds });
       const cpuBefore = cpuTimeMs(target.serverPid) ?? 0;
+      const ownBefore = sum(pids().map((pid) => cpuTimeMs(pid) ?? 0));
+      const busyBefore = machineBusyMs();
+      const runStarted = performance.now();
       const load = await runLoad({ ...base, durationSeconds: plan.seconds });
       const cpuMs = (cpuTimeMs(target.serverPid) ?? 0) - cpuBefore;
-      runs.get(target.name)!.push({ load, cpuMs });
+      const ownMs = sum(pids().map((pid) => cpuTimeMs(pid) ?? 0)) - ownBefore;
+      const othersMs = Math.max(0, machineBusyMs() - busyBefore - ownMs);
+      runs.get(target.name)!.push({ load, cpuMs, othersMs, capacityMs: (performance.now() - runStarted) * cpus });
       await plan.afterRun?.();
     }
   }
@@ -75,12 +82,22 @@ export async function measureInRounds(targets: readonly Target[], plan: RoundPla
   };
 }
 
-function figures(name: string, runs: { load: LoadResult; cpuMs: number }[]): TargetFigures {
-  const rounds = runs.map(({ load, cpuMs }) => ({
+/** One measured run of one target: the load, the server's CPU, and what the rest of the machine used meanwhile. */
+interface Run {
+  load: LoadResult;
+  cpuMs: number;
+  othersMs: number;
+  /** Wall time × CPUs: all the CPU time there was. */
+  capacityMs: number;
+}
+
+function figures(name: string, runs: Run[]): TargetFigures {
+  const rounds = runs.map(({ load, cpuMs, othersMs, capacityMs }) => ({
     throughput: load.throughput,
     p50Ms: load.latencyMs.p50,
     p99Ms: load.latencyMs.p99,
     serverCpuUsPerRequest: load.responses === 0 ? Number.NaN : (cpuMs * 1000) / load.responses,
+    otherProcessesCpuShare: othersMs / capacityMs,
   }));
   const non2xx: Record<string, number> = {};
   for (const { load } of runs) {
@@ -95,6 +112,7 @@ function figures(name: string, runs: { load: LoadResult; cpuMs: number }[]): Tar
     responses: sum(runs.map((r) => r.load.responses)),
     non2xx,
     errors: sum(runs.map((r) => r.load.errors)),
+    otherProcessesCpuShare: sum(runs.map((r) => r.othersMs)) / sum(runs.map((r) => r.capacityMs)),
     rounds,
   };
 }

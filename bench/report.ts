@@ -60,13 +60,14 @@ export function loadTable(title: string, measurement: Measurement, comparisons: 
       signed(c.addedP50Ms),
       signed(c.addedP99Ms),
       Number.isFinite(t.serverCpuUsPerRequest) ? t.serverCpuUsPerRequest.toFixed(0) : "-",
+      percent(t.otherProcessesCpuShare),
       nonSuccess(t),
     ];
   });
   const { connections, seconds, rounds } = measurement.plan;
   return [
     `${title} — ${connections} connection${connections === 1 ? "" : "s"}, ${rounds} rounds × ${seconds} s each, medians over rounds`,
-    table(["target", "req/s", "p50 ms", "p99 ms", "vs pass-through", "+p50 ms", "+p99 ms", "server CPU µs/req", "non-2xx / errors"], rows),
+    table(["target", "req/s", "p50 ms", "p99 ms", "vs pass-through", "+p50 ms", "+p99 ms", "server CPU µs/req", "others' CPU", "non-2xx / errors"], rows),
     `other processes used ${(measurement.otherProcessesCpuShare * 100).toFixed(0)}% of the machine's CPU meanwhile` +
       (measurement.otherProcessesCpuShare > BUSY_MACHINE_SHARE ? " — the machine was busy: these figures understate what it can do" : ""),
   ].join("\n");
@@ -191,6 +192,11 @@ function nonSuccess(t: TargetFigures): string {
   return parts.length === 0 ? "0" : parts.join(" ");
 }
 
+/** A share of the machine's CPU, as the tables print it. */
+export function percent(share: number): string {
+  return `${(share * 100).toFixed(0)}%`;
+}
+
 function signed(ms: number): string {
   return `${ms >= 0 ? "+" : ""}${ms.toFixed(2)}`;
 }
@@ -199,7 +205,7 @@ function mark(met: boolean): string {
   return met ? "met" : "MISSED";
 }
 
-function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
   const line = (cells: readonly string[]) =>
     cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join("  ");

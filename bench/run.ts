@@ -1,13 +1,15 @@
 // `npm run bench`: the bare origin, a pass-through Worker and the gateway's routes, measured
 // in one run on 127.0.0.1; then exactness under concurrency, CPU cost, bundle size, and the
-// admission call against a no-op RPC on one account's Durable Object (bench/admission.ts).
+// admission call against a no-op RPC on one account's Durable Object (bench/admission.ts), and
+// several upstreams: a second origin, and a dead one behind an open breaker (bench/upstreams.ts).
 // Prints the tables and writes every figure to bench/results/latest.json, and the headline
 // figures to bench/results/summary.json (flat numbers, for a script comparing runs).
 //
-//   node bench/run.ts [--rounds 3] [--seconds 4] [--connections 10] [--clients 200] [--skip-admission]
+//   node bench/run.ts [--rounds 3] [--seconds 4] [--connections 10] [--clients 200] [--skip-admission] [--skip-upstreams]
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { ROOT, accountWithKey } from "../test/support/gateway.ts";
+import { closedPort } from "../test/support/ports.ts";
 import { DEFAULT_ADMISSION_PLAN, admissionFailures, measureAdmission } from "./admission.ts";
 import { bundleGateway } from "./bundle.ts";
 import { measurePipelineCpu } from "./cpu.ts";
@@ -18,6 +20,7 @@ import { machineInfo } from "./machine.ts";
 import { measureInRounds, type Target } from "./measure.ts";
 import { startOriginProcess } from "./origin.ts";
 import { admissionTable, checkLines, compare, cpuTable, goalLines, kib, loadTable, summary, verdict, writeJson } from "./report.ts";
+import { DEAD_KEYED, DEAD_PUBLIC, SECOND_KEYED, SECOND_PUBLIC, measureUpstreams, upstreamsTable } from "./upstreams.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -26,6 +29,7 @@ const { values: args } = parseArgs({
     connections: { type: "string", default: "10" },
     clients: { type: "string", default: "200" },
     "skip-admission": { type: "boolean", default: false },
+    "skip-upstreams": { type: "boolean", default: false },
   },
 });
 const ROUNDS = Number(args.rounds);
@@ -50,8 +54,11 @@ const started = Date.now();
 
 const bundle = await bundleGateway();
 const origin = await startOriginProcess();
+// SPEC 12: a second origin, and a port where nothing answers (held, so nothing else can take it).
+const secondOrigin = await startOriginProcess();
+const nowhere = await closedPort();
 const passThrough = await startPassThrough(origin.url);
-const gateway = await startBenchGateway(bundle, origin.url);
+const gateway = await startBenchGateway(bundle, origin.url, { upstreams: { second: secondOrigin.url, dead: `http://127.0.0.1:${nowhere.port}` } });
 try {
   const key = await accountWithKey(gateway, { id: LOAD_ACCOUNT, plan: "bench", credits: 1_000_000_000_000 });
   const auth = { Authorization: `Bearer ${key}` };
@@ -62,7 +69,7 @@ try {
     { name: AUTHENTICATED, url: `${gateway.url}/v1/orders/${ORIGIN_ANSWER}`, headers: auth, serverPid: gateway.workerdPid },
     { name: CREDIT, url: `${gateway.url}/v1/credit/${ORIGIN_ANSWER}`, headers: auth, serverPid: gateway.workerdPid },
   ];
-  const ownPids = () => [origin.pid, passThrough.workerdPid, gateway.workerdPid];
+  const ownPids = () => [origin.pid, secondOrigin.pid, passThrough.workerdPid, gateway.workerdPid];
   const afterRun = () => origin.forget();
 
   const commitsBefore = await groupCommitStats(gateway, LOAD_ACCOUNT);
@@ -77,6 +84,9 @@ try {
     verdict("one client at a time (1 connection)", unloadedComparison, AUTHENTICATED),
   ];
 
+  const upstreams = args["skip-upstreams"]
+    ? null
+    : await measureUpstreams(gateway, auth, ORIGIN_ANSWER, { connections: CONNECTIONS, seconds: SECONDS, rounds: ROUNDS, warmupSeconds: 1, afterRun: async () => void (await Promise.all([origin.forget(), secondOrigin.forget()])) }, ownPids, machine.cpus);
   const checks = await checkExactness(gateway.url, origin, CLIENTS);
   const cpu = await measurePipelineCpu();
   // Its own workerd; the Workers above stay up but idle meanwhile.
@@ -89,6 +99,10 @@ try {
   console.log();
   console.log(goalLines(verdicts, AUTHENTICATED));
   console.log(batchLine(`Group commits of the key-protected routes under load (${CONNECTIONS} connections)`, httpBatches));
+  if (upstreams !== null) {
+    console.log();
+    console.log(upstreamsTable(upstreams));
+  }
   console.log();
   console.log(checkLines(checks));
   console.log();
@@ -113,13 +127,25 @@ try {
     bundle: { rawBytes: bundle.rawBytes, gzipBytes: bundle.gzipBytes },
     groupCommitUnderLoad: httpBatches,
     admission,
+    upstreams,
   });
   const summaryPath = join(ROOT, "bench/results/summary.json");
-  writeJson(summaryPath, summary({ at: new Date(started).toISOString(), saturated, comparison: saturatedComparison, names: { passThrough: PASS_THROUGH, public: PUBLIC, keyed: AUTHENTICATED, credit: CREDIT }, httpBatches, admission }));
+  const ratioOf = (name: string) => upstreams?.claims.find((c) => c.name === name)?.ratio ?? null;
+  writeJson(summaryPath, {
+    ...summary({ at: new Date(started).toISOString(), saturated, comparison: saturatedComparison, names: { passThrough: PASS_THROUGH, public: PUBLIC, keyed: AUTHENTICATED, credit: CREDIT }, httpBatches, admission }),
+    // workerd CPU per response against the same kind of route to the default upstream.
+    second_upstream_public_cpu_ratio: ratioOf(SECOND_PUBLIC),
+    second_upstream_keyed_cpu_ratio: ratioOf(SECOND_KEYED),
+    breaker_open_public_cpu_ratio: ratioOf(DEAD_PUBLIC),
+    breaker_open_keyed_cpu_ratio: ratioOf(DEAD_KEYED),
+    upstreams_other_processes_cpu_share: upstreams?.measurement.otherProcessesCpuShare ?? null,
+  });
   console.log(`\nWrote ${resultsPath} and ${summaryPath} (${((Date.now() - started) / 1000).toFixed(0)} s in all)`);
   if (checks.some((c) => !c.pass) || (admission !== null && admissionFailures(admission) > 0)) process.exitCode = 1;
 } finally {
   await gateway.stop();
   await passThrough.stop();
   await origin.stop();
+  await secondOrigin.stop();
+  await nowhere.release();
 }

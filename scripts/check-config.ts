@@ -6,10 +6,15 @@
 // Reads [vars] (or [env.<name>.vars]) and the secrets from a .dev.vars beside the file, if
 // any; secret values are never printed. Exit 0: usable (warnings may be printed); 1: refused,
 // with one line per problem naming the field; 2: wrong usage.
+//
+// An upstream's token_secret that .dev.vars does not hold is a warning, not a refusal: the
+// deployed Worker reads secrets set with `wrangler secret put`, which no file shows, so a
+// refusal would fail every correctly deployed configuration. The Worker itself refuses a
+// token_secret that is really unset, on every request, naming the field (SPEC 12).
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { TomlError, parse } from "smol-toml";
-import { parseConfig, type ConfigResult } from "../src/config.ts";
+import { CONFIG_FIELDS, parseConfig, type ConfigResult } from "../src/config.ts";
 
 /** Set with `wrangler secret put`; locally in .dev.vars. */
 const SECRET_NAMES = ["ADMIN_TOKEN", "UPSTREAM_TOKEN"] as const;
@@ -55,22 +60,37 @@ export function checkConfig(tomlPath: string, envName: string | null = null): Ch
   const secrets = readDevVars(dirname(tomlPath), envName);
   const env: Record<string, unknown> = { ...vars };
   for (const name of SECRET_NAMES) if (secrets[name] !== undefined) env[name] = secrets[name];
+  // Any other name may be an upstream's token_secret (SPEC 12); the configuration's own vars stay as [vars] has them.
+  for (const [name, value] of Object.entries(secrets)) if (!CONFIG_FIELDS.vars.includes(name)) env[name] = value;
+  const redactions = Object.values(secrets);
 
   const problems = [...bindingProblems(toml, section), ...assetProblems(table(section.assets) ?? table(toml.assets))];
   let parsed: ConfigResult;
   try {
-    parsed = parseConfig(env);
+    parsed = parseConfig(env, { unsetTokenSecrets: "unseen" });
   } catch (error) {
-    parsed = { ok: false, error: `the configuration could not be parsed: ${error instanceof Error ? error.message : String(error)}` };
+    const message = `the configuration could not be parsed: ${error instanceof Error ? error.message : String(error)}`;
+    parsed = { ok: false, error: message, problems: [message] };
   }
-  // parseConfig joins its issues with "; ", each one "<field>: <why>".
-  if (!parsed.ok) problems.push(...parsed.error.split("; "));
-  if (problems.length > 0 || !parsed.ok) return redact(refuse(problems), env);
+  // One line per problem, each "<field>: <why>" (a field may quote a name holding "; ").
+  if (!parsed.ok) problems.push(...parsed.problems);
+  if (problems.length > 0 || !parsed.ok) return redact(refuse(problems), env, redactions);
   const config = parsed.config;
 
   const warnings: string[] = [];
   for (const name of SECRET_NAMES) {
     if (Object.hasOwn(vars, name)) warnings.push(`warning: ${name} is in [vars], in plain text; set it with \`wrangler secret put ${name}\` instead`);
+  }
+  for (const upstream of config.upstreams.values()) {
+    const secret = upstream.tokenSecret;
+    if (secret === null || secret === "UPSTREAM_TOKEN") continue;
+    const field = `UPSTREAMS.${upstream.name}.token_secret`;
+    if (Object.hasOwn(vars, secret)) warnings.push(`warning: ${field}: ${secret} is in [vars], in plain text; set it with \`wrangler secret put ${secret}\` instead`);
+    else if (upstream.token === null) {
+      warnings.push(
+        `warning: ${field}: the secret ${secret} is not in .dev.vars, so this check cannot see it: set it with \`wrangler secret put ${secret}\` before deploying, or the Worker refuses every request (a token_secret that is not set is a bad configuration)`,
+      );
+    }
   }
   if (config.adminToken === null) {
     warnings.push("warning: ADMIN_TOKEN is not set in [vars] or .dev.vars: set it with `wrangler secret put ADMIN_TOKEN`, or the admin API answers 401 to every request");
@@ -79,14 +99,16 @@ export function checkConfig(tomlPath: string, envName: string | null = null): Ch
     warnings.push("warning: there is no [assets] section: the dashboard at /_gateway/ is not served (copy the [build] and [assets] sections of the project's wrangler.toml)");
   }
   const routes = env.ROUTES === undefined ? "no ROUTES: every path is proxied" : `${config.routes.length} ${config.routes.length === 1 ? "route" : "routes"}`;
+  const upstreams = config.upstreams.size > 1 ? `, upstreams: ${[...config.upstreams.keys()].join(", ")}` : "";
   return redact(
     {
       ok: true,
-      summary: `${label}: configuration OK (${routes}, plans: ${Object.keys(config.plans).join(", ")})`,
+      summary: `${label}: configuration OK (${routes}, plans: ${Object.keys(config.plans).join(", ")}${upstreams})`,
       problems: [],
       warnings: warnings.map((warning) => `${label}: ${warning}`),
     },
     env,
+    redactions,
   );
 }
 
@@ -145,9 +167,9 @@ function unquote(value: string): string {
   return value.replace(/\s+#.*$/, "");
 }
 
-/** No secret value leaves this script, whatever a message quotes. */
-function redact(report: CheckReport, env: Record<string, unknown>): CheckReport {
-  const values = SECRET_NAMES.map((name) => env[name]).filter((v): v is string => typeof v === "string" && v.length >= 4);
+/** No secret value leaves this script, whatever a message quotes: neither the known secrets nor anything in .dev.vars. */
+function redact(report: CheckReport, env: Record<string, unknown>, devVars: readonly string[] = []): CheckReport {
+  const values = [...SECRET_NAMES.map((name) => env[name]), ...devVars].filter((v): v is string => typeof v === "string" && v.length >= 4);
   const clean = (line: string) => values.reduce((text, value) => text.split(value).join("(hidden)"), line);
   return { ...report, summary: clean(report.summary), problems: report.problems.map(clean), warnings: report.warnings.map(clean) };
 }

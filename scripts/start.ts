@@ -1,15 +1,19 @@
-// `npm start`: the demo origin on 127.0.0.1:8788, the gateway (`wrangler dev`) on
-// 127.0.0.1:8787 in front of it, a demo account and key on first run, and a curl that works.
+// `npm start`: the demo origin on 127.0.0.1:8788 and the demo billing service on
+// 127.0.0.1:8789 (a second upstream, behind /v1/billing/*), the gateway (`wrangler dev`) on
+// 127.0.0.1:8787 in front of both, a demo account and key on first run, and curls that work.
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { startDemoBilling } from "../demo/billing.ts";
 import { startDemoOrigin } from "../demo/origin.ts";
 import { MIN_ADMIN_TOKEN_CHARS } from "../src/config.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
 const GATEWAY_PORT = Number(process.env.PORT ?? 8787);
 const ORIGIN_PORT = 8788;
+/** As [vars.UPSTREAMS.billing] in wrangler.toml. */
+const BILLING_PORT = 8789;
 const GATEWAY = `http://127.0.0.1:${GATEWAY_PORT}`;
 const DEV_VARS = join(ROOT, ".dev.vars");
 // The demo key is shown once by the admin API; keep it locally so every start can print it.
@@ -71,6 +75,15 @@ const stopOrigin = await startDemoOrigin(ORIGIN_PORT).catch((error: Error) => {
   console.error(`Could not start the demo origin on 127.0.0.1:${ORIGIN_PORT}: ${error.message}`);
   process.exit(1);
 });
+const stopBilling = await startDemoBilling(BILLING_PORT).catch((error: Error) => {
+  console.error(`Could not start the demo billing service on 127.0.0.1:${BILLING_PORT}: ${error.message}`);
+  stopOrigin();
+  process.exit(1);
+});
+const stopOrigins = () => {
+  stopOrigin();
+  stopBilling();
+};
 const wrangler = spawn(join(ROOT, "node_modules/.bin/wrangler"), ["dev", "--ip", "127.0.0.1", "--port", String(GATEWAY_PORT)], {
   cwd: ROOT,
   stdio: "inherit",
@@ -78,24 +91,34 @@ const wrangler = spawn(join(ROOT, "node_modules/.bin/wrangler"), ["dev", "--ip",
 });
 const shutdown = () => {
   wrangler.kill("SIGTERM");
-  stopOrigin();
+  stopOrigins();
 };
 process.on("SIGINT", shutdown);
 process.on("SIGTERM", shutdown);
 wrangler.on("exit", (code) => {
-  stopOrigin();
+  stopOrigins();
   process.exit(code ?? 0);
 });
 
 await waitForGateway();
 const key = await demoKey(token);
 console.log(`
-Tollgate is running on ${GATEWAY}, in front of the demo origin on http://127.0.0.1:${ORIGIN_PORT}.
+Tollgate is running on ${GATEWAY}, in front of the demo origin on http://127.0.0.1:${ORIGIN_PORT}
+and the demo billing service on http://127.0.0.1:${BILLING_PORT} (a second upstream, behind /v1/billing/).
 
   curl -i ${GATEWAY}/v1/posts -H 'Authorization: Bearer ${key}'
   curl -i -X POST ${GATEWAY}/v1/content/generate -H 'Authorization: Bearer ${key}'   # costs 40 credits
   curl -i ${GATEWAY}/v1/status                                                        # public, no key
+  curl -i ${GATEWAY}/v1/billing/invoices -H 'Authorization: Bearer ${key}'            # the billing service, which receives /invoices
   curl -i ${GATEWAY}/_gateway/accounts/demo -H 'Authorization: Bearer ${token}'       # admin API
+  curl -i ${GATEWAY}/_gateway/health                                                  # the upstreams and their breakers
+
+The billing service's breaker at work: stage a 30 s outage, then ask 6 times —
+5 answers of a service that is down (503 → 500), then an answer at once, before any
+admission, with Retry-After:
+
+  curl -X POST '${GATEWAY}/v1/billing/outage?seconds=30' -H 'Authorization: Bearer ${key}'
+  for i in 1 2 3 4 5 6; do curl -s ${GATEWAY}/v1/billing/invoices -H 'Authorization: Bearer ${key}'; echo; done
 
 The operator CLI: TOLLGATE_ADMIN_TOKEN=${token} npx tollgate accounts show demo
 Press Ctrl-C to stop.

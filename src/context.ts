@@ -8,6 +8,10 @@ export interface LogFields {
   method: string;
   path: string;
   route: string | null;
+  /** The upstream the route forwards to (SPEC 12): `default` for UPSTREAM_URL. */
+  upstream?: string;
+  /** What this request met or did to its upstream's breaker: open, trial, opened, closed, reopened. */
+  breaker?: string;
   status?: number;
   origin_status?: number | null;
   duration_ms?: number;

@@ -1,6 +1,6 @@
-// Every path outside /_gateway/: route → (public? straight on) → throttle → key → one
-// admission call → relay to the origin. Read top to bottom, it is the request path of
-// DESIGN.md.
+// Every path outside /_gateway/: route → the upstream's breaker → (public? straight on) →
+// throttle → key → one admission call → relay to the origin. Read top to bottom, it is the
+// request path of DESIGN.md.
 import type { Admission } from "./account/types.ts";
 import { accountStub } from "./account/stub.ts";
 import { authFailure, clientAddress, denialSpec, readCredentials, throttled, AUTH_MESSAGES } from "./authenticate.ts";
@@ -8,9 +8,10 @@ import { fail, type RequestContext } from "./context.ts";
 import type { ErrorSpec } from "./envelope.ts";
 import { MALFORMED_PATH } from "./paths.ts";
 import { rateLimitHeaders } from "./rate-limit-headers.ts";
-import { matchRoute } from "./routes.ts";
+import { matchRoute, type RouteMatch } from "./routes.ts";
 import { refund } from "./upstream/refund.ts";
 import { relay } from "./upstream/relay.ts";
+import { UPSTREAM_UNAVAILABLE, enterUpstream, type ForwardTarget } from "./upstream/upstreams.ts";
 
 /** Paths are echoed in messages, but never at length. */
 const MAX_ECHOED_PATH_CHARS = 120;
@@ -36,9 +37,23 @@ export async function proxy(ctx: RequestContext): Promise<Response> {
   if (match === null) {
     return fail(ctx, { code: "NOT_FOUND", message: `No route matches ${request.method} ${shorten(path)}` });
   }
-  const { route, scope } = match;
-  ctx.log.route = route.path;
-  if (route.public) return relay(ctx, route, null);
+  ctx.log.route = match.route.path;
+
+  // SPEC 12: while the upstream's breaker is open, answered before any admission — nothing
+  // consumed, the origin untouched — and before the key: only the account's object knows
+  // an unknown key, and that call is what an open breaker saves.
+  const passage = enterUpstream(ctx, match.route);
+  if (!passage.allowed) return fail(ctx, { code: "INTERNAL_ERROR", message: UPSTREAM_UNAVAILABLE, retryAfterSeconds: passage.retryAfterSeconds });
+  try {
+    return await admitAndRelay(ctx, match, passage.target);
+  } finally {
+    passage.release();
+  }
+}
+
+async function admitAndRelay(ctx: RequestContext, { route, scope }: RouteMatch, target: ForwardTarget): Promise<Response> {
+  const { request, config } = ctx;
+  if (route.public) return relay(ctx, target, null);
 
   const now = Date.now();
   const address = clientAddress(request.headers);
@@ -68,7 +83,7 @@ export async function proxy(ctx: RequestContext): Promise<Response> {
   ctx.log.key = key.keyId;
   switch (admission.outcome) {
     case "admitted":
-      return relay(ctx, route, {
+      return relay(ctx, target, {
         identity: { accountId: key.accountId, keyId: key.keyId },
         windows: admission.windows,
         cost: route.credits,

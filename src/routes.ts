@@ -17,6 +17,8 @@ export interface RouteSpec {
   timeout_ms?: number | undefined;
   public?: boolean | undefined;
   encoded_slashes?: boolean | undefined;
+  upstream?: string | undefined;
+  strip_prefix?: string | undefined;
 }
 
 export interface CompiledRoute {
@@ -31,6 +33,13 @@ export interface CompiledRoute {
   public: boolean;
   /** SPEC 10: this route lets %2F through, still encoded. */
   encodedSlashes: boolean;
+  /** SPEC 12: the upstream it forwards to; null: UPSTREAM_URL's. */
+  upstream: string | null;
+  /**
+   * SPEC 12: the leading segments the origin does not receive, canonical and in lower case
+   * (the route matched them without regard to case); null: the whole path is forwarded.
+   */
+  stripPrefix: string | null;
   pattern: RegExp;
 }
 
@@ -88,6 +97,39 @@ function isUnreservedOrHigh(escape: string): boolean {
   return byte >= 0x80 || /^[A-Za-z0-9\-._~]$/.test(String.fromCharCode(byte));
 }
 
+const STRIP_SYNTAX = "a strip_prefix is the leading literal segments of the route's path, such as /v1/billing (no :name, no *, no trailing /)";
+
+/**
+ * Why `strip` cannot be the strip_prefix of the route `routePath` (SPEC 12), or null. It must
+ * be the route's leading segments, whole (`/v1/bill` does not prefix `/v1/billing/*`: it
+ * would cut a segment in two) and literal (a `:name` or `*` segment is not the same text
+ * on every request), so every path the route matches starts with it.
+ */
+export function stripPrefixProblem(routePath: string, strip: string): string | null {
+  if (!strip.startsWith("/") || strip === "/" || strip.endsWith("/")) return `must start with / and not end with one: ${STRIP_SYNTAX}`;
+  const syntax = routePathProblem(strip);
+  if (syntax !== null) return syntax;
+  const stripSegments = segmentsOf(strip);
+  if (stripSegments.some((segment) => segment.startsWith(":") || segment === "*")) return `must hold literal segments only: ${STRIP_SYNTAX}`;
+  const routeSegments = segmentsOf(routePath);
+  const covered = routeSegments.slice(0, stripSegments.length);
+  const whole = covered.length === stripSegments.length && covered.every((segment, i) => !segment.startsWith(":") && segment !== "*" && segment === stripSegments[i]);
+  if (!whole) return `${strip} is not a prefix of the route's path ${routePath}, segment by segment: ${STRIP_SYNTAX}`;
+  return null;
+}
+
+/** A path's segments in canonical spelling and lower case, as the route matches them. */
+function segmentsOf(path: string): string[] {
+  const canonical = canonicalPath(path);
+  return (canonical.ok ? canonical.path : path).toLowerCase().split("/").slice(1);
+}
+
+function canonicalStripPrefix(routePath: string, strip: string): string {
+  const problem = stripPrefixProblem(routePath, strip);
+  if (problem !== null) throw new Error(`route ${routePath}: strip_prefix ${problem}`);
+  return `/${segmentsOf(strip).join("/")}`;
+}
+
 /** Routes must pass routePathProblem (config.ts checks it first); throws otherwise. */
 export function compileRoutes(specs: readonly RouteSpec[], defaultTimeoutMs: number): CompiledRoute[] {
   return specs.map((spec) => {
@@ -101,6 +143,8 @@ export function compileRoutes(specs: readonly RouteSpec[], defaultTimeoutMs: num
       timeoutMs: spec.timeout_ms ?? defaultTimeoutMs,
       public: spec.public ?? false,
       encodedSlashes: spec.encoded_slashes ?? false,
+      upstream: spec.upstream ?? null,
+      stripPrefix: spec.strip_prefix === undefined ? null : canonicalStripPrefix(spec.path, spec.strip_prefix),
       pattern: compilePattern(spec.path),
     };
   });

@@ -11,6 +11,7 @@ import { ACCOUNT_ID_PATTERN, KEY_ID_PATTERN, hashKey, mintKey } from "../keys.ts
 import { tokensEqual } from "../secrets.ts";
 import { directoryStub } from "../directory/stub.ts";
 import { ignoringCase } from "../routes.ts";
+import { upstreamsHealth } from "../upstream/upstreams.ts";
 import { MAX_BODY_BYTES, adjustCreditsBody, createAccountBody, createKeyBody, parseBody, updateAccountBody } from "./bodies.ts";
 import { DASHBOARD_PAGE, serveDashboard } from "./dashboard.ts";
 import { ensureListed, listAccounts } from "./list-accounts.ts";
@@ -20,8 +21,8 @@ type AdminRequest = IRequest & { ctx: RequestContext };
 const router = Router<AdminRequest, []>({ base: "/_gateway" });
 
 router
-  .get("/health", ({ ctx }) => ok(ctx, { status: "ok" }))
-  .head("/health", ({ ctx }) => ok(ctx, { status: "ok" }))
+  .get("/health", ({ ctx }) => ok(ctx, health(ctx)))
+  .head("/health", ({ ctx }) => ok(ctx, health(ctx)))
   // The dashboard's page and files are open (SPEC 13); its data calls are not.
   .get("/", ({ ctx }) => serveDashboard(ctx, DASHBOARD_PAGE))
   .head("/", ({ ctx }) => serveDashboard(ctx, DASHBOARD_PAGE))
@@ -108,6 +109,11 @@ export async function handleAdmin(ctx: RequestContext): Promise<Response> {
     if (error instanceof GatewayError) return fail(ctx, error.spec);
     throw error;
   }
+}
+
+/** SPEC 7 and 12: the gateway answers, and each upstream's breaker as this isolate sees it. */
+function health(ctx: RequestContext): { status: "ok"; upstreams: ReturnType<typeof upstreamsHealth> } {
+  return { status: "ok", upstreams: upstreamsHealth(ctx.config) };
 }
 
 /** Runs before every endpoint but health; returns nothing to let the request through. */

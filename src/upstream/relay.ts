@@ -4,11 +4,11 @@
 import type { WindowState } from "../account/limiter.ts";
 import { fail, type RequestContext } from "../context.ts";
 import { rateLimitHeaders, type HeaderPairs } from "../rate-limit-headers.ts";
-import type { CompiledRoute } from "../routes.ts";
-import { ERROR_BODY_LIMIT_BYTES, callUpstream, readBodyPrefix, upstreamUrlFor, type CallResult, type Identity } from "./forward.ts";
+import { ERROR_BODY_LIMIT_BYTES, callUpstream, readBodyPrefix, type CallResult, type Identity } from "./forward.ts";
 import { dropGatewayAnswerHeaders, upstreamHeaders } from "./headers.ts";
 import { bodyIsShown, normalizeUpstream, type UpstreamOutcome } from "./normalize.ts";
 import { refund } from "./refund.ts";
+import type { ForwardTarget } from "./upstreams.ts";
 import { watchBody } from "./watch-body.ts";
 
 /** What admission granted: who is calling, the limits' state, and the debit if any. */
@@ -23,9 +23,9 @@ export interface Admitted {
 /** The longest an error body may take to arrive, within what is left of the route's timeout. */
 const ERROR_BODY_TIMEOUT_MS = 5_000;
 
-export async function relay(ctx: RequestContext, route: CompiledRoute, admitted: Admitted | null): Promise<Response> {
+export async function relay(ctx: RequestContext, target: ForwardTarget, admitted: Admitted | null): Promise<Response> {
   try {
-    return await forwardAndAnswer(ctx, route, admitted);
+    return await forwardAndAnswer(ctx, target, admitted);
   } catch (fault) {
     // A fault of the gateway's own after the debit: the client gets a 500, so the credits
     // come back (settle is idempotent, so a refund already made is not repeated).
@@ -34,10 +34,11 @@ export async function relay(ctx: RequestContext, route: CompiledRoute, admitted:
   }
 }
 
-async function forwardAndAnswer(ctx: RequestContext, route: CompiledRoute, admitted: Admitted | null): Promise<Response> {
-  const { request, url, config } = ctx;
-  const headers = upstreamHeaders(request.headers, url, ctx.requestId, admitted?.identity ?? null, config.upstreamToken);
-  const result = await callUpstream(request, upstreamUrlFor(config.upstreamUrl, ctx.path, url.search), headers, route.timeoutMs);
+async function forwardAndAnswer(ctx: RequestContext, target: ForwardTarget, admitted: Admitted | null): Promise<Response> {
+  const { request, url } = ctx;
+  const headers = upstreamHeaders(request.headers, url, ctx.requestId, admitted?.identity ?? null, target.token);
+  const result = await callUpstream(request, target.url, headers, target.timeoutMs);
+  target.report(result);
 
   const gatewayHeaders: HeaderPairs = admitted === null ? [] : rateLimitHeaders(admitted.windows);
   let balance = admitted?.balance ?? null;

@@ -54,7 +54,7 @@ describe("tollgate health and help", () => {
 
     const json = await cli(["health", "--json"]);
     expect(json.code).toBe(0);
-    expect(JSON.parse(json.stdout)).toEqual({ status: "ok" });
+    expect(JSON.parse(json.stdout)).toEqual({ status: "ok", upstreams: [{ name: "default", breaker: "off" }] });
   });
 
   it("needs no admin token for health", async () => {

@@ -188,7 +188,7 @@ describe("npm run check (scripts/check-config.ts)", () => {
   it("passes the repository's own wrangler.toml, as `npm run check` runs it", async () => {
     const result = await runCheck("wrangler.toml");
     expect(result.code).toBe(0);
-    expect(result.stdout).toMatch(/^wrangler\.toml: configuration OK \(\d+ routes?, plans: default(, [\w-]+)*\)\n$/);
+    expect(result.stdout).toMatch(/^wrangler\.toml: configuration OK \(\d+ routes?, plans: default(, [\w-]+)*(, upstreams: default(, [\w-]+)+)?\)\n$/);
   });
 
   it("passes a good file quietly, with the route count and plan names", async () => {
@@ -200,6 +200,47 @@ describe("npm run check (scripts/check-config.ts)", () => {
   it("passes a route with encoded_slashes", async () => {
     const path = project(gatewayToml({ ...GOOD_VARS, ROUTES: [{ path: "/v1/files/:name", encoded_slashes: true }, { path: "/v1/*" }] }), SECRETS);
     expect(await runCheck(path)).toEqual({ code: 0, stdout: `${path}: configuration OK (2 routes, plans: default, pro)\n`, stderr: "" });
+  });
+
+  it("passes several upstreams (SPEC 12), naming them, with a token_secret from .dev.vars that it never prints", async () => {
+    const vars = {
+      ...GOOD_VARS,
+      UPSTREAM_BREAKER: { failures: 5, open_seconds: 10 },
+      UPSTREAMS: { billing: { url: "https://billing.example.com/api", token_secret: "BILLING_TOKEN", breaker: { failures: 3, open_seconds: 30 } } },
+      ROUTES: [...GOOD_VARS.ROUTES, { path: "/v1/billing/*", upstream: "billing", strip_prefix: "/v1/billing" }],
+    };
+    const path = project(gatewayToml(vars), `${SECRETS}BILLING_TOKEN="billing-secret-value-3141"\n`);
+    const result = await runCheck(path);
+    expect(result).toEqual({ code: 0, stdout: `${path}: configuration OK (3 routes, plans: default, pro, upstreams: default, billing)\n`, stderr: "" });
+  });
+
+  it("warns, without failing, of a token_secret it cannot see: the deployed Worker reads it from `wrangler secret put`", async () => {
+    const vars = { ...GOOD_VARS, UPSTREAMS: { billing: { url: "https://billing.example.com", token_secret: "BILLING_TOKEN" } } };
+    const path = project(gatewayToml(vars), SECRETS);
+    const result = await runCheck(path);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toBe(`${path}: configuration OK (2 routes, plans: default, pro, upstreams: default, billing)\n`);
+    expect(result.stderr).toBe(
+      `${path}: warning: UPSTREAMS.billing.token_secret: the secret BILLING_TOKEN is not in .dev.vars, so this check cannot see it: set it with \`wrangler secret put BILLING_TOKEN\` before deploying, or the Worker refuses every request (a token_secret that is not set is a bad configuration)\n`,
+    );
+  });
+
+  it("never prints a value from .dev.vars, even where a message quotes it", async () => {
+    const token = "billing-secret-value-1618";
+    const vars = { ...GOOD_VARS, UPSTREAMS: { billing: { url: "https://billing.example.com", token_secret: "BILLING_TOKEN" } }, ROUTES: [{ path: "/v1/*", upstream: token }] };
+    const path = project(gatewayToml(vars), `${SECRETS}BILLING_TOKEN="${token}"\n`);
+    const result = await runCheck(path);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`${path}: ROUTES[0].upstream: no upstream is named '(hidden)'`);
+    expect(result.stderr + result.stdout).not.toContain(token);
+  });
+
+  it("warns when an upstream's token sits in [vars], without printing it", async () => {
+    const vars = { ...GOOD_VARS, UPSTREAMS: { billing: { url: "https://billing.example.com", token_secret: "BILLING_TOKEN" } }, BILLING_TOKEN: "plain-billing-token-2718" };
+    const result = await runCheck(project(gatewayToml(vars), SECRETS));
+    expect(result.code).toBe(0);
+    expect(result.stderr).toMatch(/warning: UPSTREAMS\.billing\.token_secret: BILLING_TOKEN is in \[vars\], in plain text/);
+    expect(result.stderr + result.stdout).not.toContain("plain-billing-token-2718");
   });
 
   it("says so when ROUTES is absent", async () => {
@@ -247,6 +288,22 @@ describe("npm run check (scripts/check-config.ts)", () => {
     ],
     ["method *", { ROUTES: [{ path: "/v1/*", method: "*" }] }, "ROUTES[0].method: must be an HTTP method such as GET (leave method out to match every method)"],
     ["encoded_slashes that is not a boolean", { ROUTES: [{ path: "/v1/files/:name", encoded_slashes: "yes" }] }, "ROUTES[0].encoded_slashes: must be true or false"],
+    [
+      "a route naming an upstream that does not exist",
+      { UPSTREAMS: { billing: { url: "https://billing.example.com" } }, ROUTES: [{ path: "/v1/*", upstream: "biling" }] },
+      "ROUTES[0].upstream: no upstream is named 'biling' (UPSTREAMS has billing): leave upstream out to send the route to UPSTREAM_URL",
+    ],
+    [
+      "a strip_prefix the route's path does not start with, segment by segment",
+      { ROUTES: [{ path: "/v1/billing/*", strip_prefix: "/v1/bill" }] },
+      "ROUTES[0].strip_prefix: /v1/bill is not a prefix of the route's path /v1/billing/*, segment by segment: a strip_prefix is the leading literal segments of the route's path, such as /v1/billing (no :name, no *, no trailing /)",
+    ],
+    ["a breaker that never opens", { UPSTREAM_BREAKER: { failures: 0, open_seconds: 10 } }, "UPSTREAM_BREAKER.failures: must be a positive integer of consecutive failures, at most 1000"],
+    [
+      "an upstream sent the admin token",
+      { UPSTREAMS: { billing: { url: "https://billing.example.com", token_secret: "ADMIN_TOKEN" } } },
+      "UPSTREAMS.billing.token_secret: cannot be ADMIN_TOKEN, which the gateway itself reads: name a secret of this upstream's own, such as BILLING_TOKEN",
+    ],
   ])("refuses %s, naming the field", async (_name, vars, problem) => {
     const path = project(gatewayToml({ ...GOOD_VARS, ...vars }), SECRETS);
     const result = await runCheck(path);

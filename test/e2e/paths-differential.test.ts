@@ -290,7 +290,7 @@ describe("paths in answers, logs and the admin API", () => {
     for (const target of ["/_gateway//health", "/_GATEWAY/Health", "/_gateway/./x/../health", "/_gateway/%68ealth"]) {
       const reply = await rawGet(gateway.port, target);
       expect(reply.status, `${target} ${reply.text}`).toBe(200);
-      expect(JSON.parse(reply.text).data).toEqual({ status: "ok" });
+      expect(JSON.parse(reply.text).data).toEqual({ status: "ok", upstreams: [{ name: "default", breaker: "off" }] });
     }
     const account = await rawGet(gateway.port, "/_gateway//accounts/./paths-%72eader", token);
     expect(account.status, account.text).toBe(200);

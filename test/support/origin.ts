@@ -17,6 +17,7 @@
 //   /flaky/:id?plan=500,429,200  answers the next status of the plan for that id (then 200)
 //   /pattern?bytes=N      200, N bytes of patternBytes() (default 2 MB), streamed in 64 KiB chunks
 //   /garbage              answers bytes that are not HTTP, then closes the socket
+//   /hold/:id             answers 200 only once POST /__origin/release/:id came (at once if it already had)
 //   /__origin/requests    GET: what was received; DELETE: forget it
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createHash } from "node:crypto";
@@ -67,9 +68,10 @@ export interface Origin {
 export async function startOrigin(port = 0, options: OriginOptions = {}): Promise<Origin> {
   const received: ReceivedRequest[] = [];
   const flaky = new Map<string, number>();
+  const holds: Holds = { released: new Set(), waiting: new Map() };
   const serverOptions = options.maxHeaderSize === undefined ? {} : { maxHeaderSize: options.maxHeaderSize };
   const server: Server = createServer(serverOptions, (req, res) => {
-    handle(req, res, received, flaky, options.handlers).catch(() => res.destroy());
+    handle(req, res, received, flaky, holds, options.handlers).catch(() => res.destroy());
   });
   server.keepAliveTimeout = 5_000;
   await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
@@ -86,11 +88,18 @@ export async function startOrigin(port = 0, options: OriginOptions = {}): Promis
   };
 }
 
+/** /hold/:id: the ids released so far, and the answers waiting for theirs. */
+interface Holds {
+  released: Set<string>;
+  waiting: Map<string, (() => void)[]>;
+}
+
 async function handle(
   req: IncomingMessage,
   res: ServerResponse,
   received: ReceivedRequest[],
   flaky: Map<string, number>,
+  holds: Holds,
   handlers: readonly OriginHandler[] | undefined,
 ): Promise<void> {
   const url = new URL(req.url ?? "/", "http://origin.test");
@@ -99,6 +108,14 @@ async function handle(
   if (path === "/__origin/requests") {
     if (req.method === "DELETE") received.length = 0;
     return json(res, 200, received);
+  }
+  const release = /^\/__origin\/release\/([^/]+)$/.exec(path);
+  if (release !== null && req.method === "POST") {
+    const id = release[1]!;
+    holds.released.add(id);
+    for (const answer of holds.waiting.get(id) ?? []) answer();
+    holds.waiting.delete(id);
+    return json(res, 200, { released: id });
   }
 
   const chunks: Buffer[] = [];
@@ -186,6 +203,11 @@ async function handle(
   if (tail("garbage")) {
     req.socket.end("SMTP READY\r\n\r\nthis is not HTTP\r\n");
     return;
+  }
+  if ((m = tail("hold"))) {
+    const id = m[1] ?? "";
+    if (!holds.released.has(id)) await new Promise<void>((resolve) => holds.waiting.set(id, [...(holds.waiting.get(id) ?? []), resolve]));
+    return json(res, 200, { held: id });
   }
   if ((m = tail("flaky"))) {
     const id = m[1] ?? "";

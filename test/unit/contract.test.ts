@@ -7,6 +7,7 @@ import { AUTH_MESSAGES, denialSpec } from "../../src/authenticate.ts";
 import { CONFIG_FIELDS, DEFAULT_AUTH_FAILURES_PER_MINUTE, DEFAULT_UPSTREAM_TIMEOUT_MS } from "../../src/config.ts";
 import { ERROR_STATUS, JSON_CONTENT_TYPE, rateLimitMessage } from "../../src/envelope.ts";
 import { ACCOUNT_ID_PATTERN } from "../../src/keys.ts";
+import { UPSTREAM_UNAVAILABLE } from "../../src/upstream/upstreams.ts";
 
 const DOC = "docs/contract.md";
 
@@ -73,6 +74,11 @@ describe(`${DOC} and src/`, () => {
     expect(insufficient, `the 402 message of ${DOC} section 5 vs src/authenticate.ts denialSpec`).toBe(denialSpec({ outcome: "insufficient_credits", cost: 40, balance: 12 }).message);
   });
 
+  it("section 12's answer while a breaker is open is the one the gateway answers with", () => {
+    const message = /500 INTERNAL_ERROR `([^`]+)`/.exec(section(12))?.[1]?.replace(/\s+/g, " ");
+    expect(message, `the message of ${DOC} section 12 vs src/upstream/upstreams.ts UPSTREAM_UNAVAILABLE`).toBe(UPSTREAM_UNAVAILABLE);
+  });
+
   it("the defaults and the account id pattern are src/'s", () => {
     expect(section(3), `AUTH_FAILURES_PER_MINUTE's default in ${DOC} section 3 vs src/config.ts`).toContain(`\`AUTH_FAILURES_PER_MINUTE\` (default ${DEFAULT_AUTH_FAILURES_PER_MINUTE})`);
     expect(section(6), `UPSTREAM_TIMEOUT_MS's default in ${DOC} section 6 vs src/config.ts`).toContain(`\`UPSTREAM_TIMEOUT_MS\` (default ${DEFAULT_UPSTREAM_TIMEOUT_MS})`);
@@ -80,9 +86,23 @@ describe(`${DOC} and src/`, () => {
   });
 
   it("section 8's field table names exactly the fields src/config.ts accepts", () => {
-    const groupOf: Record<string, keyof typeof CONFIG_FIELDS> = { "`[vars]`": "vars", secret: "vars", "`[vars.PLANS.<name>]`": "plan", "`[[vars.ROUTES]]`": "route" };
-    const label = { vars: (f: string) => `[vars] ${f}`, plan: (f: string) => `[vars.PLANS.<name>] ${f}`, route: (f: string) => `[[vars.ROUTES]] ${f}` };
-    const documented = { vars: new Set<string>(), plan: new Set<string>(), route: new Set<string>() };
+    const groupOf: Record<string, keyof typeof CONFIG_FIELDS> = {
+      "`[vars]`": "vars",
+      secret: "vars",
+      "`[vars.PLANS.<name>]`": "plan",
+      "`[[vars.ROUTES]]`": "route",
+      "`[vars.UPSTREAMS.<name>]`": "upstream",
+      "`breaker = { … }`": "breaker",
+    };
+    const label = {
+      vars: (f: string) => `[vars] ${f}`,
+      plan: (f: string) => `[vars.PLANS.<name>] ${f}`,
+      route: (f: string) => `[[vars.ROUTES]] ${f}`,
+      upstream: (f: string) => `[vars.UPSTREAMS.<name>] ${f}`,
+      breaker: (f: string) => `breaker = { … } ${f}`,
+    };
+    const groups = ["vars", "plan", "route", "upstream", "breaker"] as const;
+    const documented = { vars: new Set<string>(), plan: new Set<string>(), route: new Set<string>(), upstream: new Set<string>(), breaker: new Set<string>() };
     const problems: string[] = [];
     for (const [table, field] of tableRows(section(8)).slice(1)) {
       const group = groupOf[table ?? ""];
@@ -90,7 +110,7 @@ describe(`${DOC} and src/`, () => {
       if (group === undefined || name === undefined) problems.push(`${DOC} (section 8) has a field row for ${table} ${field}, a table src/config.ts CONFIG_FIELDS has no group for`);
       else documented[group].add(name);
     }
-    for (const group of ["vars", "plan", "route"] as const) {
+    for (const group of groups) {
       for (const field of CONFIG_FIELDS[group]) {
         if (!documented[group].has(field)) problems.push(`src/config.ts accepts ${label[group](field)}, but the field table of ${DOC} (section 8) does not name it: add its row`);
       }
@@ -103,7 +123,7 @@ describe(`${DOC} and src/`, () => {
     // The example above the table shows no field the table lacks.
     const example = /```toml\n([\s\S]+?)\n```/.exec(section(8))![1]!;
     const shown = [...example.matchAll(/^(\w+)\s*=/gm)].map((match) => match[1]!);
-    const all = new Set<string>([...CONFIG_FIELDS.vars, ...CONFIG_FIELDS.plan, ...CONFIG_FIELDS.route]);
+    const all = new Set<string>(groups.flatMap((group) => CONFIG_FIELDS[group]));
     expect(shown.filter((field) => !all.has(field)), `fields ${DOC}'s section 8 example sets that src/config.ts does not accept`).toEqual([]);
   });
 });

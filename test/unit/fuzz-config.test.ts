@@ -6,8 +6,9 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { parseConfig, planLimits, type ConfigResult } from "../../src/config.ts";
 import { matchRoute } from "../../src/routes.ts";
+import { forwardedPath } from "../../src/upstream/upstreams.ts";
 
-const FIELDS = ["UPSTREAM_URL", "UPSTREAM_TIMEOUT_MS", "AUTH_FAILURES_PER_MINUTE", "CORS_ORIGINS", "PLANS", "ROUTES", "ADMIN_TOKEN", "UPSTREAM_TOKEN"];
+const FIELDS = ["UPSTREAM_URL", "UPSTREAM_TIMEOUT_MS", "UPSTREAM_BREAKER", "UPSTREAMS", "AUTH_FAILURES_PER_MINUTE", "CORS_ORIGINS", "PLANS", "ROUTES", "ADMIN_TOKEN", "UPSTREAM_TOKEN"];
 const NAMES_A_FIELD = new RegExp(`^(${FIELDS.join("|")})\\b`);
 
 /** Any value at all, with the odd shapes TOML and .dev.vars produce over-represented. */
@@ -40,6 +41,8 @@ const route = fc
       credits: mostly(fc.integer({ min: -5, max: 100 })),
       timeout_ms: mostly(fc.oneof(fc.integer({ min: -1, max: 700_000 }), fc.constantFrom("1000", "60000"))),
       public: mostly(fc.boolean()),
+      upstream: mostly(fc.constantFrom("billing", "content", "default", "", "nope", "__proto__", "constructor")),
+      strip_prefix: mostly(fc.constantFrom("/v1", "/v1/billing", "/v1/bill", "/", "/v1/", "v1", "/v1/:id", "/v1/*", "/V1", "/%76%31", "/(")),
     },
     { requiredKeys: [] },
   )
@@ -58,6 +61,26 @@ const maybeJson = <T>(arb: fc.Arbitrary<T>) =>
     arb.map((value) => (JSON.stringify(value) ?? "x").slice(0, -1)),
   );
 
+const breaker = fc.oneof(
+  fc.record({ failures: mostly(fc.integer({ min: -1, max: 1_200 })), open_seconds: mostly(fc.integer({ min: -1, max: 4_000 })), window: anyValue }, { requiredKeys: [] }),
+  anyValue,
+);
+const upstreamName = fc.oneof(fc.constantFrom("billing", "content", "default", "__proto__", "constructor", "", "a b", "0"), fc.string({ maxLength: 8 }));
+const upstreamTable = fc.oneof(
+  fc.record(
+    {
+      url: fc.oneof(fc.constantFrom("https://billing.example.com/api", "http://127.0.0.1:9", "ftp://x", "http://x?q"), anyValue),
+      timeout_ms: mostly(fc.integer({ min: -1, max: 700_000 })),
+      token_secret: mostly(fc.constantFrom("BILLING_TOKEN", "UNSET_TOKEN", "UPSTREAM_TOKEN", "ADMIN_TOKEN", "ACCOUNTS", "UPSTREAM_URL", "bad name", "")),
+      breaker,
+      extra: anyValue,
+    },
+    { requiredKeys: [] },
+  ),
+  anyValue,
+);
+const upstreams = fc.oneof(fc.dictionary(upstreamName, upstreamTable, { maxKeys: 3 }), fc.array(upstreamTable, { maxLength: 2 }), anyValue);
+
 const upstreamUrl = fc.oneof(
   fc.constantFrom("http://127.0.0.1:8787", "https://origin.example.com", "https://origin.example.com/base/", "ftp://x", "http://x?q=1", "http://x#f", "origin.example.com", "", "http://"),
   fc.webUrl({ withQueryParameters: true, withFragments: true }),
@@ -74,6 +97,9 @@ const env = fc.record(
     ROUTES: maybeJson(fc.oneof(fc.array(route, { maxLength: 4 }), anyValue)),
     ADMIN_TOKEN: anyValue,
     UPSTREAM_TOKEN: anyValue,
+    UPSTREAMS: maybeJson(upstreams),
+    UPSTREAM_BREAKER: maybeJson(breaker),
+    BILLING_TOKEN: anyValue, // a secret an upstream may name
     ACCOUNTS: anyValue, // a binding: not the parser's business
   },
   { requiredKeys: [] },
@@ -85,7 +111,10 @@ function expectWellFormed(result: ConfigResult, input: unknown): void {
   if (!result.ok) {
     expect(typeof result.error, shown).toBe("string");
     expect(result.error.trim(), shown).not.toBe("");
-    expect(result.error, shown).toMatch(NAMES_A_FIELD);
+    // `npm run check` prints one line per problem: each names its field.
+    expect(result.error, shown).toBe(result.problems.join("; "));
+    expect(result.problems.length, shown).toBeGreaterThan(0);
+    for (const problem of result.problems) expect(problem, shown).toMatch(NAMES_A_FIELD);
     return;
   }
   const { config } = result;
@@ -103,8 +132,17 @@ function expectWellFormed(result: ConfigResult, input: unknown): void {
     expect(compiled.timeoutMs >= 1, shown).toBe(true);
     if (compiled.public) expect(compiled.credits, shown).toBe(0);
   }
-  // A configuration that was accepted must also be usable: matching never throws.
-  for (const path of ["/", "/v1/posts/1", "/%E2%82%AC", "/v1/a/b/c"]) matchRoute(config.routes, "GET", path);
+  // A configuration that was accepted must also be usable: matching never throws, every
+  // route's upstream exists, and every path a route matches can lose its strip_prefix.
+  for (const path of ["/", "/v1/posts/1", "/%E2%82%AC", "/v1/a/b/c", "/v1", "/V1/Billing", "/v1/billing/x/"]) {
+    const match = matchRoute(config.routes, "GET", path);
+    if (match !== null) expect(forwardedPath(path, match.route.stripPrefix).startsWith("/"), shown).toBe(true);
+  }
+  for (const compiled of config.routes) expect(config.upstreams.has(compiled.upstream ?? "default"), shown).toBe(true);
+  for (const upstream of config.upstreams.values()) {
+    expect(upstream.url.protocol, shown).toMatch(/^https?:$/);
+    expect(upstream.token === null || (typeof upstream.token === "string" && upstream.token !== ""), shown).toBe(true);
+  }
 }
 
 function parseWithoutThrowing(input: Record<string, unknown>): ConfigResult {
@@ -128,6 +166,16 @@ describe("parseConfig under fuzzing", () => {
     fc.assert(
       fc.property(routes, (value) => {
         const input = { UPSTREAM_URL: "http://127.0.0.1:9", ROUTES: value };
+        expectWellFormed(parseWithoutThrowing(input), input);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it("answers arbitrary UPSTREAMS, UPSTREAM_BREAKER and routes naming them next to a valid origin, never throwing", () => {
+    fc.assert(
+      fc.property(maybeJson(upstreams), maybeJson(breaker), fc.array(route, { minLength: 1, maxLength: 3 }), anyValue, (table, defaultBreaker, routes, secret) => {
+        const input = { UPSTREAM_URL: "http://127.0.0.1:9", UPSTREAMS: table, UPSTREAM_BREAKER: defaultBreaker, ROUTES: routes, BILLING_TOKEN: secret, UPSTREAM_TOKEN: "t" };
         expectWellFormed(parseWithoutThrowing(input), input);
       }),
       { numRuns: 2000 },
@@ -186,7 +234,8 @@ describe("parseConfig under fuzzing", () => {
     // 500 instead of the message naming the field, and the pre-deploy check crashed.
     for (const path of ["/(", "/v1/[", "/v1/:id/x/:id"]) {
       const result = parseConfig({ UPSTREAM_URL: "http://127.0.0.1:9", ROUTES: [{ path: "/ok" }, { path }] });
-      expect(result).toEqual({ ok: false, error: expect.stringMatching(/^ROUTES\[1\]\.path: (holds '[(\[]', which is not allowed|uses the parameter :id twice)/) });
+      const problem = expect.stringMatching(/^ROUTES\[1\]\.path: (holds '[(\[]', which is not allowed|uses the parameter :id twice)/);
+      expect(result).toEqual({ ok: false, error: problem, problems: [problem] });
     }
   });
 

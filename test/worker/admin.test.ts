@@ -200,7 +200,8 @@ describe("the admin token", () => {
 
 describe("GET and HEAD /_gateway/health", () => {
   it("answers without a token", async () => {
-    expect(await expectSuccess(await admin("GET", "/health", { token: null }), 200)).toEqual({ status: "ok" });
+    // SPEC 12: each upstream with its breaker as this isolate sees it (the test configuration has none).
+    expect(await expectSuccess(await admin("GET", "/health", { token: null }), 200)).toEqual({ status: "ok", upstreams: [{ name: "default", breaker: "off" }] });
     const head = await admin("HEAD", "/health", { token: null });
     expect(head.status).toBe(200);
     expect(head.headers.get("X-Request-Id")).toMatch(/^req_/);
