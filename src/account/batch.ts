@@ -24,14 +24,22 @@
 // Writes that are not admissions (refunds, the admin API) do not wait for a timer: they
 // commit the pending batch and their own write together, at once (GroupCommit.commitNow).
 //
+// The refusals the object decides (402, 403, 429) join a batch too, for their line in the
+// usage history (usage.ts): answered, like an admission, once the commit holding their count
+// has succeeded, so a refusal is never answered uncounted, nor counted unanswered.
+//
 // More kinds of rows join a batch the way debits do: a field in PendingBatch that the
 // decisions can read (a claim the next request must see), a parameter of `add`, and the
 // statements that write it in AccountDO's commit.
+
+import { UsageTally, type Refusal } from "./usage.ts";
 
 /** One credit debit of a pending admission; `balance` is the account's after it. */
 export interface PendingDebit {
   at: number;
   requestId: string;
+  /** The key that made the request: its refund is counted against it (usage.ts). */
+  keyId: string;
   cost: number;
   balance: number;
 }
@@ -44,18 +52,30 @@ export class PendingBatch {
   readonly debits: PendingDebit[] = [];
   /** Credits the debits take, in all. */
   debited = 0;
+  /** The usage history's increments, by key and hour: admissions and refusals. */
+  readonly usage = new UsageTally();
 
   /** Admissions in the batch. */
   get size(): number {
     return this.admissions.length;
   }
 
-  add(at: number, debit: PendingDebit | null): void {
+  /** Nothing to write: no admission and no refusal. */
+  get isEmpty(): boolean {
+    return this.admissions.length === 0 && this.usage.isEmpty;
+  }
+
+  add(at: number, keyId: string, debit: PendingDebit | null): void {
     this.admissions.push(at);
     if (debit !== null) {
       this.debits.push(debit);
       this.debited += debit.cost;
     }
+    this.usage.admitted(at, keyId, debit?.cost ?? 0);
+  }
+
+  refuse(at: number, keyId: string, refusal: Refusal): void {
+    this.usage.refused(at, keyId, refusal);
   }
 }
 
@@ -72,7 +92,7 @@ export const nextTimerTurn: Schedule = (run) => {
   setTimeout(run, 0);
 };
 
-/** Batch sizes seen since the object started, for `npm run bench` and operators. */
+/** Batch sizes (admissions per commit) since the object started, for `npm run bench` and operators. */
 export interface GroupCommitStats {
   batches: number;
   failedBatches: number;
@@ -109,19 +129,25 @@ export class GroupCommit {
    * Adds one admission to the pending batch. Resolves once the batch is committed; rejects
    * with the commit's error if it is not.
    */
-  join(at: number, debit: PendingDebit | null): Promise<void> {
-    this.batch.add(at, debit);
-    if (!this.scheduled) {
-      this.scheduled = true;
-      this.schedule(() => this.onTimer());
-    }
-    return this.committed.promise;
+  join(at: number, keyId: string, debit: PendingDebit | null): Promise<void> {
+    this.batch.add(at, keyId, debit);
+    return this.scheduleCommit();
+  }
+
+  /**
+   * Counts a refusal in the pending batch. Resolves once the batch is committed, rejects if
+   * it is not: the refusal's answer stands or falls with its count, and with the admissions
+   * it was decided against (a 429 counted them).
+   */
+  refuse(at: number, keyId: string, refusal: Refusal): Promise<void> {
+    this.batch.refuse(at, keyId, refusal);
+    return this.scheduleCommit();
   }
 
   /**
    * Resolves once the pending batch is committed (at once when nothing is pending), rejects
-   * if it fails: for answers that were decided against the batch but write nothing (a 429
-   * counted its admissions), so they stand or fall with it.
+   * if it fails: for answers that were decided against the batch but write nothing of their
+   * own, so they stand or fall with it. (The refusals of admit() write their count: refuse().)
    */
   pendingCommitted(): Promise<void> {
     return this.batch.size === 0 ? Promise.resolve() : this.committed.promise;
@@ -145,9 +171,17 @@ export class GroupCommit {
     };
   }
 
+  private scheduleCommit(): Promise<void> {
+    if (!this.scheduled) {
+      this.scheduled = true;
+      this.schedule(() => this.onTimer());
+    }
+    return this.committed.promise;
+  }
+
   private onTimer(): void {
     this.scheduled = false;
-    if (this.batch.size === 0) return; // commitNow() took it already
+    if (this.batch.isEmpty) return; // commitNow() took it already
     try {
       this.commitPending(null);
     } catch {
