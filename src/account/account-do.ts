@@ -60,22 +60,24 @@ export class AccountDO extends DurableObject<Env> {
     const key = keys.get(req.keyId);
     if (account === null || key === undefined || !keyIsLive(key, now)) return { outcome: "invalid_key" };
     if (!digestsEqual(key.hash, req.keyHash)) return { outcome: "invalid_key" };
-    // A refusal joins the pending batch with its count in the usage history, and is answered
-    // once that commits — which also makes a 429 or 402 that counted the pending admissions
-    // stand only once they are committed.
+    // A refusal's count joins the pending batch (usage.ts); its answer waits for nothing new.
     if (!key.scopes.includes(req.scope) && !key.scopes.includes("*")) {
-      return answerOnce(this.commits.refuse(now, key.id, "forbidden"), { outcome: "forbidden", scope: req.scope });
+      this.commits.countRefusal(now, key.id, "forbidden");
+      return { outcome: "forbidden", scope: req.scope };
     }
 
     const pending = this.commits.pending;
     const decision = decide(this.limits(), this.snapshot(), pending.admissions, now);
     const balance = account.credits - pending.debited;
+    // A denial counted the pending admissions, so it stands only once they are committed.
     if (!decision.admitted) {
       const { deniedBy, retryAfterSeconds, windows } = decision;
-      return answerOnce(this.commits.refuse(now, key.id, "rate_limited"), { outcome: "rate_limited", deniedBy, retryAfterSeconds, windows });
+      this.commits.countRefusal(now, key.id, "rate_limited");
+      return answerOnce(this.commits.pendingCommitted(), { outcome: "rate_limited", deniedBy, retryAfterSeconds, windows });
     }
     if (balance < req.cost) {
-      return answerOnce(this.commits.refuse(now, key.id, "insufficient_credits"), { outcome: "insufficient_credits", cost: req.cost, balance });
+      this.commits.countRefusal(now, key.id, "insufficient_credits");
+      return answerOnce(this.commits.pendingCommitted(), { outcome: "insufficient_credits", cost: req.cost, balance });
     }
 
     const debit: PendingDebit | null = req.cost > 0 ? { at: now, requestId: req.requestId, keyId: key.id, cost: req.cost, balance: balance - req.cost } : null;
@@ -119,6 +121,15 @@ export class AccountDO extends DurableObject<Env> {
    */
   usageHours(fromHour: number, toHour: number): UsageHour[] | null {
     if (this.state.account === null) return null;
+    // Refusals are answered before their counts are committed: commit what is pending first,
+    // so the answer holds every request answered before it was asked for.
+    if (!this.commits.pending.isEmpty) {
+      try {
+        this.commits.commitNow(() => undefined);
+      } catch {
+        // That batch's waiters were told it failed; this answers what storage holds.
+      }
+    }
     // Rows past the retention are not answered even before a commit has pruned them.
     return this.store.usageHours(Math.max(fromHour, oldestKeptHour(hourOf(this.clock()))), toHour);
   }

@@ -25,8 +25,9 @@
 // commit the pending batch and their own write together, at once (GroupCommit.commitNow).
 //
 // The refusals the object decides (402, 403, 429) join a batch too, for their line in the
-// usage history (usage.ts): answered, like an admission, once the commit holding their count
-// has succeeded, so a refusal is never answered uncounted, nor counted unanswered.
+// usage history (usage.ts), and schedule its commit if none is. Their answers do not wait for
+// it: a refusal changes nothing the next decision reads, so it is answered as it always was —
+// at once, or (a 429 or 402 that counted the pending admissions) once those are committed.
 //
 // More kinds of rows join a batch the way debits do: a field in PendingBatch that the
 // decisions can read (a claim the next request must see), a parameter of `add`, and the
@@ -135,19 +136,19 @@ export class GroupCommit {
   }
 
   /**
-   * Counts a refusal in the pending batch. Resolves once the batch is committed, rejects if
-   * it is not: the refusal's answer stands or falls with its count, and with the admissions
-   * it was decided against (a 429 counted them).
+   * Counts a refusal in the pending batch, committed with it. Its answer does not wait for
+   * that (see pendingCommitted): a count lost with a batch that fails to commit, or with an
+   * object that stops before its next commit, is a refusal answered but not counted.
    */
-  refuse(at: number, keyId: string, refusal: Refusal): Promise<void> {
+  countRefusal(at: number, keyId: string, refusal: Refusal): void {
     this.batch.refuse(at, keyId, refusal);
-    return this.scheduleCommit();
+    void this.scheduleCommit();
   }
 
   /**
-   * Resolves once the pending batch is committed (at once when nothing is pending), rejects
-   * if it fails: for answers that were decided against the batch but write nothing of their
-   * own, so they stand or fall with it. (The refusals of admit() write their count: refuse().)
+   * Resolves once the pending batch's admissions are committed (at once when none is
+   * pending), rejects if they are not: for answers that were decided against them (a 429
+   * counted them), so they stand or fall with them.
    */
   pendingCommitted(): Promise<void> {
     return this.batch.size === 0 ? Promise.resolve() : this.committed.promise;

@@ -138,18 +138,17 @@ describe("GroupCommit", () => {
     ]);
   });
 
-  it("a refusal joins the batch with its count and is answered with the batch's commit, or its failure", async () => {
+  it("a refusal's count joins the batch and schedules its commit; a failed commit takes the count with it", async () => {
     let fail = false;
     const { group, commits, usage, timers, fireTimers } = harness(() => (fail ? new Error("injected") : null));
     const hour = 490_000;
-    // Alone, a refusal still has a write to wait for: its count.
-    const alone = group.refuse(hour * HOUR_MS, "k1", "forbidden");
+    // Alone, a refusal still has a write to schedule: its count. Nothing to wait for in its answer.
+    group.countRefusal(hour * HOUR_MS, "k1", "forbidden");
     expect(group.pending.isEmpty).toBe(false);
     expect(group.pending.size).toBe(0); // no admission: decisions see nothing new
+    expect(await state(group.pendingCommitted())).toBe("resolved");
     expect(timers).toHaveLength(1);
-    expect(await state(alone)).toBe("pending");
     fireTimers();
-    expect(await state(alone)).toBe("resolved");
     expect(commits).toEqual([{ admissions: [], debits: [], also: false }]);
     expect(usage[0]).toEqual([{ hour, key_id: "k1", admitted: 0, origin_failed: 0, insufficient_credits: 0, forbidden: 1, rate_limited: 0, credits_spent: 0 }]);
     // Refusals alone are not admission batches.
@@ -157,11 +156,13 @@ describe("GroupCommit", () => {
 
     fail = true;
     const admitted = group.join(hour * HOUR_MS, "k1", null);
-    const refusals = [group.refuse(hour * HOUR_MS, "k1", "rate_limited"), group.refuse(hour * HOUR_MS, "k2", "insufficient_credits")];
+    group.countRefusal(hour * HOUR_MS, "k1", "rate_limited");
+    const denial = group.pendingCommitted(); // a 429 that counted the admission waits for it
     fireTimers();
     await expect(admitted).rejects.toThrow("injected");
-    for (const r of refusals) await expect(r).rejects.toThrow("injected");
+    await expect(denial).rejects.toThrow("injected");
     expect(group.pending.isEmpty).toBe(true);
+    expect(usage).toHaveLength(1); // the failed batch wrote nothing
     expect(group.stats()).toMatchObject({ failedBatches: 1, failedAdmissions: 1 });
   });
 });
