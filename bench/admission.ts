@@ -37,6 +37,8 @@ const ACCOUNTS = [
   { id: "limits", plan: "limits", credits: 0 },
   { id: "day-only", plan: "day_only", credits: 0 },
   { id: "credit", plan: "limits", credits: 1_000_000_000_000 },
+  /** No credits: every 1-credit call is refused (402) after both windows were checked. */
+  { id: "refused", plan: "limits", credits: 0 },
 ];
 
 const OPS: readonly { name: string; query: string }[] = [
@@ -45,6 +47,8 @@ const OPS: readonly { name: string; query: string }[] = [
   { name: "admit: limits (minute + day)", query: "account=limits&op=admit&cost=0" },
   { name: "admit: no minute limit (day only)", query: "account=day-only&op=admit&cost=0" },
   { name: "admit: limits + 1 credit", query: "account=credit&op=admit&cost=1" },
+  // A refusal is counted in the usage history: it joins a batch and waits for its commit.
+  { name: "admit: refused (402)", query: "account=refused&op=admit&cost=1&expect=insufficient_credits" },
 ];
 
 export interface AdmissionPlan {
@@ -73,7 +77,7 @@ export interface OpFigures {
   /** workerd CPU (Worker and object together) per call, over every batch of this op. */
   workerdCpuUsPerCall: number;
   calls: number;
-  /** Outcomes other than "admitted" (or the no-op's null), by outcome. */
+  /** Outcomes other than the op's expected one (admitted, the no-op's null, or its refusal), by outcome. */
   failures: Record<string, number>;
   rounds: { callsPerSecond: number; latencyUs: number[] }[];
 }

@@ -119,8 +119,9 @@ export function admissionTable(figures: AdmissionFigures): string {
     `The admission call against a no-op RPC on the same object — ${plan.rounds} rounds; calls/s: ${plan.throughputCalls} calls over ${plan.parallel} parallel chains, median over rounds; ` +
       `latency: ${plan.latencyCalls} sequential calls per batch, p50/p99 over ${batches} batches`,
     table(["op", "calls/s", "vs no-op", "1 chain calls/s", "parallel ÷ 1 chain", "µs/call p50", "p99", "vs no-op", "workerd CPU µs/call", "vs no-op", "failures"], rows),
-    ...figures.ops.slice(1).map((o) => batchLine(`group commits, ${o.name}, ${plan.parallel} chains`, o.batches)),
-    `limits: per_minute and per_day ${figures.plans.limits.per_minute.toLocaleString("en-US")}; day only: per_day alone (no minute log); credit: 1 credit per call. ` +
+    // Commits that held only refusals count no admissions, so the refused op has no line.
+    ...figures.ops.slice(1).filter((o) => o.batches.commits > 0).map((o) => batchLine(`group commits, ${o.name}, ${plan.parallel} chains`, o.batches)),
+    `limits: per_minute and per_day ${figures.plans.limits.per_minute.toLocaleString("en-US")}; day only: per_day alone (no minute log); credit: 1 credit per call; refused: 1 credit per call on a balance of 0. ` +
       `Each batch's time is less the HTTP round trip of a request that makes no call (${figures.httpRoundTripUs.toFixed(0)} µs).`,
     `other processes used ${(figures.otherProcessesCpuShare * 100).toFixed(0)}% of the machine's CPU meanwhile` +
       (figures.otherProcessesCpuShare > BUSY_MACHINE_SHARE ? " — the machine was busy: these figures understate what it can do" : ""),

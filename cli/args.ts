@@ -6,6 +6,9 @@ import { UsageError } from "./errors.ts";
 
 export const DEFAULT_URL = "http://127.0.0.1:8787";
 export const DEFAULT_TIMEOUT_MS = 10_000;
+/** `usage --days`: a week by default; a month at most (the gateway answers 31 days a call). */
+export const DEFAULT_USAGE_DAYS = 7;
+export const MAX_USAGE_DAYS = 31;
 
 export type Command =
   | { name: "accounts list"; prefix?: string; limit?: number; cursor?: string; all: boolean }
@@ -16,6 +19,7 @@ export type Command =
   | { name: "keys create"; account: string; scopes: string[]; keyName?: string; expiresAt?: string }
   | { name: "keys list"; account: string }
   | { name: "keys revoke"; account: string; keyId: string }
+  | { name: "usage"; account: string; days: number }
   | { name: "health" }
   | { name: "help" };
 
@@ -44,6 +48,7 @@ const OPTIONS = {
   limit: { type: "string" },
   cursor: { type: "string" },
   all: { type: "boolean" },
+  days: { type: "string" },
 } as const satisfies ParseArgsConfig["options"];
 
 type OptionName = keyof typeof OPTIONS;
@@ -61,8 +66,12 @@ const COMMANDS: Record<Exclude<Command["name"], "help">, { positionals: string[]
   "keys create": { positionals: ["account"], options: ["scopes", "name", "expires-at"] },
   "keys list": { positionals: ["account"], options: [] },
   "keys revoke": { positionals: ["account", "key_id"], options: [] },
+  usage: { positionals: ["account"], options: ["days"] },
   health: { positionals: [], options: [] },
 };
+
+/** Commands of one word; every other command is a group and an action. */
+const ONE_WORD = new Set(["health", "usage"]);
 
 // parseArgs reads "-50" as the short options -5 and -0; negative amounts are hidden from it
 // behind this marker and restored afterwards.
@@ -103,7 +112,7 @@ function parseCommand(positionals: string[], values: Values): Command {
   const [group, action] = positionals;
   if (group === undefined) throw new UsageError("missing command");
   if (group === "help") return { name: "help" };
-  const name = group === "health" ? "health" : `${group} ${action ?? ""}`.trim();
+  const name = ONE_WORD.has(group) ? group : `${group} ${action ?? ""}`.trim();
   const spec = (COMMANDS as Record<string, (typeof COMMANDS)[keyof typeof COMMANDS] | undefined>)[name];
   if (spec === undefined) throw new UsageError(unknownCommand(group, action));
 
@@ -154,6 +163,11 @@ function parseCommand(positionals: string[], values: Values): Command {
       return { name, account: at(0) };
     case "keys revoke":
       return { name, account: at(0), keyId: at(1) };
+    case "usage": {
+      const days = values.days === undefined ? DEFAULT_USAGE_DAYS : positiveInteger(values.days, "--days");
+      if (days > MAX_USAGE_DAYS) throw new UsageError(`--days must be at most ${MAX_USAGE_DAYS}, got '${values.days}'`);
+      return { name, account: at(0), days };
+    }
     default:
       return { name: "health" };
   }

@@ -7,7 +7,7 @@ import type { Command, Invocation } from "./args.ts";
 import { CliError, EXIT, cliErrorFrom } from "./errors.ts";
 import { HELP } from "./help.ts";
 import { printable } from "./table.ts";
-import { accountText, accountsTable, createdKeyText, keysTable, signed } from "./views.ts";
+import { accountText, accountsTable, createdKeyText, keysTable, signed, usageHistoryText } from "./views.ts";
 
 export interface Output {
   stdout(text: string): void;
@@ -75,10 +75,22 @@ async function run(command: Exclude<Command, { name: "help" }>, client: AdminCli
       const data = await client.revokeKey(command.account, command.keyId);
       return print(data, () => `Revoked key ${printable(data.id)} of account ${printable(command.account)}; it is refused from now on.\n\n${keysTable([data], now)}`);
     }
+    case "usage": {
+      // Whole UTC days: today and the days before it, so the first row is a full day.
+      const from = Math.floor(now / DAY_MS) * DAY_MS - (command.days - 1) * DAY_MS;
+      const [history, account] = await Promise.all([
+        client.usage(command.account, { from: new Date(from), to: new Date(now), granularity: "day" }),
+        // For each key's prefix and name beside its id.
+        client.getAccount(command.account),
+      ]);
+      return print(history, () => usageHistoryText(account, history, { from, days: command.days }));
+    }
     default:
       return assertNever(command);
   }
 }
+
+const DAY_MS = 86_400_000;
 
 /** The largest page the gateway gives (SPEC 13): --all walks the listing in pages of it. */
 const ALL_PAGE_SIZE = 100;

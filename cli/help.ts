@@ -16,6 +16,8 @@ Commands:
                                                   create a key; its plaintext is shown only once
   keys list <account>                             the account's keys
   keys revoke <account> <key_id>                  revoke a key; it is refused from then on
+  usage <account> [--days N]                      requests by outcome and credits spent, per UTC
+                                                  day and key, for the last N days (default 7, at most 31)
   health                                          is the gateway up? (needs no token)
   help                                            this text
 

@@ -1,6 +1,6 @@
 // How the admin API's answers (SPEC sections 7 and 13) read in a terminal. The shapes are
 // the gateway's own types (through the shared admin client); these functions only arrange them.
-import type { AccountSummary, AccountView, CreatedKey, KeyView, UsageView } from "../src/client/admin.ts";
+import type { AccountSummary, AccountView, CreatedKey, KeyView, UsageBucket, UsageHistory, UsageView } from "../src/client/admin.ts";
 import { fields, printable, table } from "./table.ts";
 
 export function accountText(account: AccountView, now: number): string {
@@ -76,4 +76,26 @@ function usageText(window: UsageView): string {
 
 export function signed(amount: number): string {
   return amount > 0 ? `+${amount}` : String(amount);
+}
+
+/** `tollgate usage`: one row per UTC day and key that had requests, then the totals. */
+export function usageHistoryText(account: AccountView, history: UsageHistory, range: { from: number; days: number }): string {
+  const firstDay = new Date(range.from).toISOString().slice(0, 10);
+  const lastDay = new Date(range.from + (range.days - 1) * 86_400_000).toISOString().slice(0, 10);
+  const span = range.days === 1 ? `on ${firstDay} (UTC)` : `from ${firstDay} to ${lastDay} (UTC days)`;
+  const { series } = history;
+  if (series.length === 0) return `No requests by the keys of ${printable(account.id)} ${span}.`;
+  const keys = new Map(account.keys.map((key) => [key.id, key]));
+  const rows = series.map((bucket) => {
+    const key = keys.get(bucket.key_id);
+    return [bucket.start.slice(0, 10), key?.prefix ?? bucket.key_id, key?.name, bucket.admitted, bucket.origin_failed, bucket.insufficient_credits, bucket.forbidden, bucket.rate_limited, bucket.credits_spent];
+  });
+  const total = (name: keyof Omit<UsageBucket, "start" | "key_id">) => series.reduce((sum, bucket) => sum + bucket[name], 0);
+  return [
+    `Requests by the keys of ${printable(account.id)} ${span}:`,
+    table(["DAY", "KEY", "NAME", "ADMITTED", "ORIGIN FAILED", "402", "403", "429", "CREDITS SPENT"], rows),
+    `Total: ${total("admitted")} admitted (${total("origin_failed")} failed at the origin and refunded), ` +
+      `${total("insufficient_credits")} refused for credits (402), ${total("forbidden")} forbidden (403), ` +
+      `${total("rate_limited")} rate-limited (429); ${total("credits_spent")} credits spent.`,
+  ].join("\n\n");
 }

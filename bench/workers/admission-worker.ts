@@ -6,9 +6,10 @@
 //
 //   GET /ping                                   no call at all: the HTTP round trip alone
 //   GET /setup?account=ID&plan=NAME&credits=N   create the account and one key
-//   GET /run?account=ID&op=admit|noop&calls=N&parallel=P&cost=C
+//   GET /run?account=ID&op=admit|noop&calls=N&parallel=P&cost=C[&expect=OUTCOME]
 //       N RPC calls to that account's object: P chains in parallel, N/P sequential calls
-//       each. Answers { calls, succeeded, failures: { outcome: count }, batches: { size: count } }
+//       each; `expect` is the outcome that counts as success (default admitted).
+//       Answers { calls, succeeded, failures: { outcome: count }, batches: { size: count } }
 //       where batches are the object's group commits during the run (src/account/batch.ts).
 import { AccountDO } from "../../src/account/account-do.ts";
 import type { AdmitRequest } from "../../src/account/types.ts";
@@ -49,6 +50,7 @@ export default {
         const calls = Number(q.get("calls"));
         const parallel = Number(q.get("parallel") ?? 1);
         const cost = Number(q.get("cost") ?? 0);
+        const expected = q.get("expect") ?? "admitted";
         if (op !== "admit" && op !== "noop") return bad("op must be admit or noop");
         if (!Number.isInteger(calls) || calls < 1 || calls > MAX_CALLS) return bad(`calls must be 1..${MAX_CALLS}`);
         if (!Number.isInteger(parallel) || parallel < 1 || calls % parallel !== 0) return bad("parallel must divide calls");
@@ -56,7 +58,7 @@ export default {
         if (op === "admit" && key === undefined) return bad(`account ${accountId} was not set up in this isolate`);
         const call = op === "noop" ? () => stub.noop().then(() => "noop") : () => admitOnce(stub, key!, cost);
         const before = await stub.groupCommitStats();
-        const result = await runChains(call, calls, parallel);
+        const result = await runChains(call, calls, parallel, expected);
         const after = await stub.groupCommitStats();
         return Response.json({ ...result, batches: batchesBetween(before.sizes, after.sizes) });
       }
@@ -84,8 +86,8 @@ async function admitOnce(stub: BenchStub, key: { keyId: string; keyHash: ArrayBu
   return admission.outcome;
 }
 
-/** `parallel` chains of calls/parallel sequential calls; every outcome but "admitted"/"noop" is a failure. */
-async function runChains(call: () => Promise<string>, calls: number, parallel: number) {
+/** `parallel` chains of calls/parallel sequential calls; every outcome but `expected` (or "noop") is a failure. */
+async function runChains(call: () => Promise<string>, calls: number, parallel: number, expected: string) {
   const outcomes = new Map<string, number>();
   const chain = async () => {
     for (let i = 0; i < calls / parallel; i++) {
@@ -94,8 +96,8 @@ async function runChains(call: () => Promise<string>, calls: number, parallel: n
     }
   };
   await Promise.all(Array.from({ length: parallel }, chain));
-  const succeeded = (outcomes.get("admitted") ?? 0) + (outcomes.get("noop") ?? 0);
-  outcomes.delete("admitted");
+  const succeeded = (outcomes.get(expected) ?? 0) + (outcomes.get("noop") ?? 0);
+  outcomes.delete(expected);
   outcomes.delete("noop");
   return { calls, succeeded, failures: Object.fromEntries(outcomes) };
 }

@@ -11,6 +11,7 @@ import { GroupCommit, type GroupCommitStats, type PendingBatch, type PendingDebi
 import { decide, dayNumberOf, type UsageSnapshot } from "./limiter.ts";
 import { AccountStore, type StoredState } from "./store.ts";
 import type { AccountSummary, AccountView, AdminResult, Admission, AdmitRequest, KeyView, NewKey } from "./types.ts";
+import { USAGE_RETENTION_HOURS, hourOf, zeroCounts, type UsageHour } from "./usage.ts";
 import { accountView, keyView, type StoredKey } from "./view.ts";
 
 /**
@@ -36,6 +37,7 @@ export class AccountDO extends DurableObject<Env> {
   /** The latest time this object acted on; the clock is never allowed to run backwards. */
   private lastNow = 0;
   private lastLedgerPrune = 0;
+  private lastUsagePruneHour = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -58,7 +60,11 @@ export class AccountDO extends DurableObject<Env> {
     const key = keys.get(req.keyId);
     if (account === null || key === undefined || !keyIsLive(key, now)) return { outcome: "invalid_key" };
     if (!digestsEqual(key.hash, req.keyHash)) return { outcome: "invalid_key" };
-    if (!key.scopes.includes(req.scope) && !key.scopes.includes("*")) return { outcome: "forbidden", scope: req.scope };
+    // A refusal's count joins the pending batch (usage.ts); its answer waits for nothing new.
+    if (!key.scopes.includes(req.scope) && !key.scopes.includes("*")) {
+      this.commits.countRefusal(now, key.id, "forbidden");
+      return { outcome: "forbidden", scope: req.scope };
+    }
 
     const pending = this.commits.pending;
     const decision = decide(this.limits(), this.snapshot(), pending.admissions, now);
@@ -66,14 +72,16 @@ export class AccountDO extends DurableObject<Env> {
     // A denial counted the pending admissions, so it stands only once they are committed.
     if (!decision.admitted) {
       const { deniedBy, retryAfterSeconds, windows } = decision;
+      this.commits.countRefusal(now, key.id, "rate_limited");
       return answerOnce(this.commits.pendingCommitted(), { outcome: "rate_limited", deniedBy, retryAfterSeconds, windows });
     }
     if (balance < req.cost) {
+      this.commits.countRefusal(now, key.id, "insufficient_credits");
       return answerOnce(this.commits.pendingCommitted(), { outcome: "insufficient_credits", cost: req.cost, balance });
     }
 
-    const debit: PendingDebit | null = req.cost > 0 ? { at: now, requestId: req.requestId, cost: req.cost, balance: balance - req.cost } : null;
-    return answerOnce(this.commits.join(now, debit), { outcome: "admitted", windows: decision.windows, balance: debit === null ? null : debit.balance });
+    const debit: PendingDebit | null = req.cost > 0 ? { at: now, requestId: req.requestId, keyId: key.id, cost: req.cost, balance: balance - req.cost } : null;
+    return answerOnce(this.commits.join(now, key.id, debit), { outcome: "admitted", windows: decision.windows, balance: debit === null ? null : debit.balance });
   }
 
   /**
@@ -99,9 +107,31 @@ export class AccountDO extends DurableObject<Env> {
     if (this.commits.pending.size === 0 && outstanding() <= 0) return account.credits;
     return this.commits.commitNow(() => {
       const amount = outstanding();
-      if (amount > 0) this.moveCredits(amount, "refund", requestId, this.clock());
+      if (amount > 0) {
+        this.moveCredits(amount, "refund", requestId, this.clock());
+        this.countRefund(requestId, amount);
+      }
       return this.state.account!.credits;
     });
+  }
+
+  /**
+   * The usage history's hours `fromHour` (inclusive) to `toHour` (exclusive), hours since the
+   * epoch UTC, as far back as it is kept; null when this object holds no account.
+   */
+  usageHours(fromHour: number, toHour: number): UsageHour[] | null {
+    if (this.state.account === null) return null;
+    // Refusals are answered before their counts are committed: commit what is pending first,
+    // so the answer holds every request answered before it was asked for.
+    if (!this.commits.pending.isEmpty) {
+      try {
+        this.commits.commitNow(() => undefined);
+      } catch {
+        // That batch's waiters were told it failed; this answers what storage holds.
+      }
+    }
+    // Rows past the retention are not answered even before a commit has pruned them.
+    return this.store.usageHours(Math.max(fromHour, oldestKeptHour(hourOf(this.clock()))), toHour);
   }
 
   /** Batch sizes since this object started (bench, operators); not reachable over HTTP. */
@@ -207,7 +237,7 @@ export class AccountDO extends DurableObject<Env> {
     }
   }
 
-  /** A batch of admissions, then `alsoWrite`; inside atomically(), so all or nothing. */
+  /** A batch of admissions and refusals, then `alsoWrite`; inside atomically(), so all or nothing. */
   private commitBatch<T>(batch: PendingBatch, alsoWrite: (() => T) | null): T | undefined {
     if (batch.size > 0) {
       const last = batch.admissions.at(-1)!;
@@ -215,6 +245,9 @@ export class AccountDO extends DurableObject<Env> {
       if (batch.debits.length > 0) this.recordDebits(batch.debits);
       this.pruneLedger(last);
     }
+    if (!batch.usage.isEmpty) this.store.addUsage(batch.usage.rows());
+    // Not before the account (and its tables) exist: createAccount's own write makes them.
+    if (this.state.account !== null) this.pruneUsage();
     return alsoWrite === null ? undefined : alsoWrite();
   }
 
@@ -279,7 +312,7 @@ export class AccountDO extends DurableObject<Env> {
       // Each debit was decided against this very balance (refunds and adjustments commit the
       // pending batch first); anything else is a bug, and the whole batch fails closed.
       if (debit.balance !== balance || balance < 0) throw new Error(`debit for ${debit.requestId} was decided at balance ${debit.balance}, the ledger is at ${balance}`);
-      this.store.insertLedger({ at: debit.at, delta: -debit.cost, balance, reason: "debit", request_id: debit.requestId });
+      this.store.insertLedger({ at: debit.at, delta: -debit.cost, balance, reason: "debit", request_id: debit.requestId, key_id: debit.keyId });
     }
     this.store.setCredits(balance);
     account.credits = balance;
@@ -292,6 +325,29 @@ export class AccountDO extends DurableObject<Env> {
     if (!Number.isSafeInteger(balance) || balance < 0) throw new Error(`balance would become ${balance}`);
     this.store.moveCredits({ at: now, delta, balance, reason, request_id: requestId });
     account.credits = balance;
+  }
+
+  /**
+   * A refund is counted in the hour of the debit it gives back, against its key, so one
+   * request's story stays in one row (usage.ts). A debit the ledger no longer holds (a body
+   * that streamed for over LEDGER_RETENTION_MS, then broke) or one written before the usage
+   * history existed names no key: that refund is given but not counted.
+   */
+  private countRefund(requestId: string, amount: number): void {
+    const debit = this.store.debitOf(requestId);
+    if (debit === null || debit.key_id === null) return;
+    this.store.addUsage([{ ...zeroCounts(), hour: hourOf(debit.at), key_id: debit.key_id, origin_failed: 1, credits_spent: -amount }]);
+  }
+
+  /**
+   * Drops the usage rows past the retention, in the first commit of each hour: one cheap
+   * range delete an hour. An account with no commit keeps its old rows stored, never answered.
+   */
+  private pruneUsage(): void {
+    const hour = hourOf(this.clock());
+    if (hour === this.lastUsagePruneHour) return;
+    this.lastUsagePruneHour = hour;
+    this.store.pruneUsage(oldestKeptHour(hour));
   }
 
   private pruneLedger(now: number): void {
@@ -324,6 +380,11 @@ async function answerOnce(committed: Promise<void>, answer: Admission): Promise<
   } catch (error) {
     return { outcome: "not_committed", error: error instanceof Error ? error.message : String(error) };
   }
+}
+
+/** The first hour the usage history still holds, in the hour `hour`: 35 days back. */
+function oldestKeptHour(hour: number): number {
+  return hour - USAGE_RETENTION_HOURS;
 }
 
 function keyIsLive(key: StoredKey, now: number): boolean {

@@ -24,14 +24,23 @@
 // Writes that are not admissions (refunds, the admin API) do not wait for a timer: they
 // commit the pending batch and their own write together, at once (GroupCommit.commitNow).
 //
+// The refusals the object decides (402, 403, 429) join a batch too, for their line in the
+// usage history (usage.ts), and schedule its commit if none is. Their answers do not wait for
+// it: a refusal changes nothing the next decision reads, so it is answered as it always was —
+// at once, or (a 429 or 402 that counted the pending admissions) once those are committed.
+//
 // More kinds of rows join a batch the way debits do: a field in PendingBatch that the
 // decisions can read (a claim the next request must see), a parameter of `add`, and the
 // statements that write it in AccountDO's commit.
+
+import { UsageTally, type Refusal } from "./usage.ts";
 
 /** One credit debit of a pending admission; `balance` is the account's after it. */
 export interface PendingDebit {
   at: number;
   requestId: string;
+  /** The key that made the request: its refund is counted against it (usage.ts). */
+  keyId: string;
   cost: number;
   balance: number;
 }
@@ -44,18 +53,30 @@ export class PendingBatch {
   readonly debits: PendingDebit[] = [];
   /** Credits the debits take, in all. */
   debited = 0;
+  /** The usage history's increments, by key and hour: admissions and refusals. */
+  readonly usage = new UsageTally();
 
   /** Admissions in the batch. */
   get size(): number {
     return this.admissions.length;
   }
 
-  add(at: number, debit: PendingDebit | null): void {
+  /** Nothing to write: no admission and no refusal. */
+  get isEmpty(): boolean {
+    return this.admissions.length === 0 && this.usage.isEmpty;
+  }
+
+  add(at: number, keyId: string, debit: PendingDebit | null): void {
     this.admissions.push(at);
     if (debit !== null) {
       this.debits.push(debit);
       this.debited += debit.cost;
     }
+    this.usage.admitted(at, keyId, debit?.cost ?? 0);
+  }
+
+  refuse(at: number, keyId: string, refusal: Refusal): void {
+    this.usage.refused(at, keyId, refusal);
   }
 }
 
@@ -72,7 +93,7 @@ export const nextTimerTurn: Schedule = (run) => {
   setTimeout(run, 0);
 };
 
-/** Batch sizes seen since the object started, for `npm run bench` and operators. */
+/** Batch sizes (admissions per commit) since the object started, for `npm run bench` and operators. */
 export interface GroupCommitStats {
   batches: number;
   failedBatches: number;
@@ -109,19 +130,25 @@ export class GroupCommit {
    * Adds one admission to the pending batch. Resolves once the batch is committed; rejects
    * with the commit's error if it is not.
    */
-  join(at: number, debit: PendingDebit | null): Promise<void> {
-    this.batch.add(at, debit);
-    if (!this.scheduled) {
-      this.scheduled = true;
-      this.schedule(() => this.onTimer());
-    }
-    return this.committed.promise;
+  join(at: number, keyId: string, debit: PendingDebit | null): Promise<void> {
+    this.batch.add(at, keyId, debit);
+    return this.scheduleCommit();
   }
 
   /**
-   * Resolves once the pending batch is committed (at once when nothing is pending), rejects
-   * if it fails: for answers that were decided against the batch but write nothing (a 429
-   * counted its admissions), so they stand or fall with it.
+   * Counts a refusal in the pending batch, committed with it. Its answer does not wait for
+   * that (see pendingCommitted): a count lost with a batch that fails to commit, or with an
+   * object that stops before its next commit, is a refusal answered but not counted.
+   */
+  countRefusal(at: number, keyId: string, refusal: Refusal): void {
+    this.batch.refuse(at, keyId, refusal);
+    void this.scheduleCommit();
+  }
+
+  /**
+   * Resolves once the pending batch's admissions are committed (at once when none is
+   * pending), rejects if they are not: for answers that were decided against them (a 429
+   * counted them), so they stand or fall with them.
    */
   pendingCommitted(): Promise<void> {
     return this.batch.size === 0 ? Promise.resolve() : this.committed.promise;
@@ -145,9 +172,17 @@ export class GroupCommit {
     };
   }
 
+  private scheduleCommit(): Promise<void> {
+    if (!this.scheduled) {
+      this.scheduled = true;
+      this.schedule(() => this.onTimer());
+    }
+    return this.committed.promise;
+  }
+
   private onTimer(): void {
     this.scheduled = false;
-    if (this.batch.size === 0) return; // commitNow() took it already
+    if (this.batch.isEmpty) return; // commitNow() took it already
     try {
       this.commitPending(null);
     } catch {

@@ -37,6 +37,20 @@ const MIGRATIONS: readonly string[] = [
      reason TEXT NOT NULL
    );
    CREATE INDEX ledger_by_request ON ledger (request_id) WHERE request_id IS NOT NULL;`,
+  // v2: the usage history (SPEC 13, usage.ts). A debit's row names its key, so its refund is
+  // counted against that key in the debit's hour; rows from before have none (not counted).
+  `ALTER TABLE ledger ADD COLUMN key_id TEXT;
+   CREATE TABLE usage_hours (
+     hour INTEGER NOT NULL,           -- hours since the epoch, UTC
+     key_id TEXT NOT NULL,
+     admitted INTEGER NOT NULL,
+     origin_failed INTEGER NOT NULL,
+     insufficient_credits INTEGER NOT NULL,
+     forbidden INTEGER NOT NULL,
+     rate_limited INTEGER NOT NULL,
+     credits_spent INTEGER NOT NULL,  -- debits less refunds
+     PRIMARY KEY (hour, key_id)       -- reads and pruning are ranges of hours
+   ) WITHOUT ROWID;`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -2,6 +2,7 @@
 // store only reads and writes rows (always inside the object's transactionSync).
 import { MinuteLog } from "./minute-log.ts";
 import { hasSchema, migrate } from "./schema.ts";
+import type { UsageHour } from "./usage.ts";
 import type { StoredKey } from "./view.ts";
 
 export interface AccountRow {
@@ -16,6 +17,8 @@ export interface LedgerRow {
   balance: number;
   reason: string;
   request_id: string | null;
+  /** The key whose request a debit was for (usage history); written, never shown. */
+  key_id?: string | null;
 }
 
 /** Everything the object keeps in memory, as storage holds it. */
@@ -106,13 +109,20 @@ export class AccountStore {
 
   insertLedger(entry: LedgerRow): void {
     this.sql.exec(
-      "INSERT INTO ledger (at, request_id, delta, balance, reason) VALUES (?, ?, ?, ?, ?)",
+      "INSERT INTO ledger (at, request_id, delta, balance, reason, key_id) VALUES (?, ?, ?, ?, ?, ?)",
       entry.at,
       entry.request_id,
       entry.delta,
       entry.balance,
       entry.reason,
+      entry.key_id ?? null,
     );
+  }
+
+  /** When a request was debited, and with which key; null when the ledger holds no debit for it. */
+  debitOf(requestId: string): { at: number; key_id: string | null } | null {
+    const rows = this.sql.exec<{ at: number; key_id: string | null }>("SELECT at, key_id FROM ledger WHERE request_id = ? AND reason = 'debit' LIMIT 1", requestId).toArray();
+    return rows[0] ?? null;
   }
 
   /** The net credit movement of one request: -cost while charged, 0 once refunded. */
@@ -167,5 +177,46 @@ export class AccountStore {
 
   dropMinuteBelow(seq: number): void {
     this.sql.exec("DELETE FROM minute_admissions WHERE seq < ?", seq);
+  }
+
+  /** Adds each row's counts to what its key and hour hold: one statement per key and hour. */
+  addUsage(rows: readonly UsageHour[]): void {
+    for (const row of rows) {
+      this.sql.exec(
+        `INSERT INTO usage_hours (hour, key_id, admitted, origin_failed, insufficient_credits, forbidden, rate_limited, credits_spent)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (hour, key_id) DO UPDATE SET
+           admitted = admitted + excluded.admitted,
+           origin_failed = origin_failed + excluded.origin_failed,
+           insufficient_credits = insufficient_credits + excluded.insufficient_credits,
+           forbidden = forbidden + excluded.forbidden,
+           rate_limited = rate_limited + excluded.rate_limited,
+           credits_spent = credits_spent + excluded.credits_spent`,
+        row.hour,
+        row.key_id,
+        row.admitted,
+        row.origin_failed,
+        row.insufficient_credits,
+        row.forbidden,
+        row.rate_limited,
+        row.credits_spent,
+      );
+    }
+  }
+
+  /** The rows of hours `fromHour` (inclusive) to `toHour` (exclusive), by hour then key. */
+  usageHours(fromHour: number, toHour: number): UsageHour[] {
+    return this.sql
+      .exec<UsageHour & Record<string, SqlStorageValue>>(
+        `SELECT hour, key_id, admitted, origin_failed, insufficient_credits, forbidden, rate_limited, credits_spent
+         FROM usage_hours WHERE hour >= ? AND hour < ? ORDER BY hour, key_id`,
+        fromHour,
+        toHour,
+      )
+      .toArray();
+  }
+
+  pruneUsage(beforeHour: number): void {
+    this.sql.exec("DELETE FROM usage_hours WHERE hour < ?", beforeHour);
   }
 }

@@ -15,6 +15,7 @@ import { upstreamsHealth } from "../upstream/upstreams.ts";
 import { MAX_BODY_BYTES, adjustCreditsBody, createAccountBody, createKeyBody, parseBody, updateAccountBody } from "./bodies.ts";
 import { DASHBOARD_PAGE, serveDashboard } from "./dashboard.ts";
 import { ensureListed, listAccounts } from "./list-accounts.ts";
+import { accountUsage } from "./usage.ts";
 
 type AdminRequest = IRequest & { ctx: RequestContext };
 
@@ -51,6 +52,7 @@ router
     await ensureListed(ctx, id);
     return ok(ctx, view);
   })
+  .get("/accounts/:id/usage", async ({ ctx, params }) => ok(ctx, await accountUsage(ctx, accountId(params.id))))
   .patch("/accounts/:id", async ({ ctx, params }) => {
     const id = accountId(params.id);
     const body = await readBody(ctx, updateAccountBody(Object.keys(ctx.config.plans)));

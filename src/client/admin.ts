@@ -8,11 +8,27 @@
 // It never retries: an operator's write must not happen twice, and a 429 from the
 // failed-auth throttle is for the operator to see, not to sit out.
 import type { AccountPage, AccountView, KeyView } from "../account/types.ts";
+import type { Granularity, UsageBucket } from "../account/usage.ts";
 import type { FetchLike } from "./client.ts";
 import { ApiError } from "./errors.ts";
 import { readEnvelopeResponse } from "./response.ts";
 
 export type { AccountPage, AccountSummary, AccountView, KeyView, LedgerEntryView, UsageView } from "../account/types.ts";
+export type { Granularity, UsageBucket } from "../account/usage.ts";
+
+/** GET /_gateway/accounts/:id/usage: one bucket per key and hour (or UTC day) that had requests. */
+export interface UsageHistory {
+  series: UsageBucket[];
+}
+
+export interface UsageQuery {
+  /** ISO 8601 UTC (or a Date); the whole bucket it falls in is included. @default to − 24 h (hour), to − 30 days (day) */
+  from?: string | Date;
+  /** Exclusive. At most 31 days after `from`. @default now */
+  to?: string | Date;
+  /** @default "hour" */
+  granularity?: Granularity;
+}
 
 /** POST /_gateway/accounts/:id/keys: the key's view and, this once, the key itself. */
 export interface CreatedKey extends Omit<KeyView, "revoked"> {
@@ -67,6 +83,7 @@ export interface AdminClient {
   adjustCredits(id: string, input: { amount: number; reason?: string }): Promise<{ balance: number }>;
   createKey(accountId: string, input: NewKey): Promise<CreatedKey>;
   revokeKey(accountId: string, keyId: string): Promise<KeyView>;
+  usage(accountId: string, query?: UsageQuery): Promise<UsageHistory>;
 }
 
 export function createAdminClient(options: AdminClientOptions): AdminClient {
@@ -110,6 +127,7 @@ export function createAdminClient(options: AdminClientOptions): AdminClient {
     adjustCredits: (id, input) => call("POST", `${account(id)}/credits`, input),
     createKey: (accountId, input) => call("POST", `${account(accountId)}/keys`, input),
     revokeKey: (accountId, keyId) => call("DELETE", `${account(accountId)}/keys/${encodeURIComponent(keyId)}`),
+    usage: (accountId, query = {}) => call("GET", `${account(accountId)}/usage${usageQueryString(query)}`),
   };
 }
 
@@ -118,6 +136,19 @@ function listQueryString(query: ListAccountsQuery): string {
   if (query.limit !== undefined) params.set("limit", String(query.limit));
   if (query.cursor !== undefined && query.cursor !== null) params.set("cursor", query.cursor);
   if (query.prefix !== undefined && query.prefix !== "") params.set("prefix", query.prefix);
+  return queryString(params);
+}
+
+function usageQueryString(query: UsageQuery): string {
+  const params = new URLSearchParams();
+  const time = (value: string | Date) => (typeof value === "string" ? value : value.toISOString());
+  if (query.from !== undefined) params.set("from", time(query.from));
+  if (query.to !== undefined) params.set("to", time(query.to));
+  if (query.granularity !== undefined) params.set("granularity", query.granularity);
+  return queryString(params);
+}
+
+function queryString(params: URLSearchParams): string {
   const text = params.toString();
   return text === "" ? "" : `?${text}`;
 }

@@ -67,7 +67,7 @@ describe("tollgate health and help", () => {
     for (const args of [["help"], ["--help"], ["keys", "create", "-h"]]) {
       const result = await runCli(args);
       expect(result.code).toBe(0);
-      for (const command of ["accounts list", "accounts create", "accounts show", "accounts set-plan", "credits add", "keys create", "keys list", "keys revoke", "health"]) {
+      for (const command of ["accounts list", "accounts create", "accounts show", "accounts set-plan", "credits add", "keys create", "keys list", "keys revoke", "usage", "health"]) {
         expect(result.stdout).toContain(command);
       }
       expect(result.stdout).toContain("TOLLGATE_ADMIN_TOKEN");
@@ -264,6 +264,55 @@ describe("tollgate keys", () => {
   });
 });
 
+describe("tollgate usage", () => {
+  it("prints each UTC day's requests by key and outcome, and the totals; as JSON, the gateway's series", async () => {
+    await cli(["accounts", "create", "cli-usage"]);
+    const ci = JSON.parse((await cli(["keys", "create", "cli-usage", "--scopes", "read,write", "--name", "ci", "--json"])).stdout);
+    const reader = JSON.parse((await cli(["keys", "create", "cli-usage", "--scopes", "read", "--json"])).stdout);
+    const send = async (key: string, method: string) => {
+      const res = await fetch(`${gateway.url}/v1/echo`, { method, headers: { Authorization: `Bearer ${key}` } });
+      await res.arrayBuffer();
+      return res.status;
+    };
+    expect([await send(ci.key, "GET"), await send(ci.key, "POST"), await send(reader.key, "GET"), await send(reader.key, "POST")]).toEqual([200, 200, 200, 403]);
+
+    const text = await cli(["usage", "cli-usage"]);
+    expect(text.code, text.stderr).toBe(0);
+    const lines = text.stdout.trimEnd().split("\n");
+    expect(lines[0]).toMatch(/^Requests by the keys of cli-usage from \d{4}-\d{2}-\d{2} to (\d{4}-\d{2}-\d{2}) \(UTC days\):$/);
+    expect(lines[2]!.split(/\s{2,}/)).toEqual(["DAY", "KEY", "NAME", "ADMITTED", "ORIGIN FAILED", "402", "403", "429", "CREDITS SPENT"]);
+    // Rows by day, then by key id; a day that straddled midnight UTC while this ran has two.
+    const rows = lines.slice(4, -2).map((line) => line.split(/\s+/));
+    const byKey = (id: string) => rows.filter((row) => row[1] === `tgk_cli-usage_${id}`);
+    const sum = (found: string[][], column: number) => found.reduce((total, row) => total + Number(row[column]), 0);
+    expect([sum(byKey(ci.id), 3), sum(byKey(ci.id), 6)]).toEqual([2, 0]);
+    expect([sum(byKey(reader.id), 3), sum(byKey(reader.id), 6)]).toEqual([1, 1]);
+    expect(byKey(ci.id).map((row) => row[2])).toContain("ci");
+    expect(byKey(reader.id).map((row) => row[2])).toContain("—");
+    for (const row of rows) expect(row[0]).toMatch(/^\d{4}-\d{2}-\d{2}$/);
+    expect(lines.at(-1)).toBe("Total: 3 admitted (0 failed at the origin and refunded), 0 refused for credits (402), 1 forbidden (403), 0 rate-limited (429); 0 credits spent.");
+
+    const json = await cli(["usage", "cli-usage", "--days", "2", "--json"]);
+    expect(json.code, json.stderr).toBe(0);
+    const { series } = JSON.parse(json.stdout) as { series: { start: string; key_id: string; admitted: number; forbidden: number }[] };
+    for (const bucket of series) expect(bucket.start).toMatch(/^\d{4}-\d{2}-\d{2}T00:00:00Z$/);
+    const totals = (id: string) => series.filter((b) => b.key_id === id).reduce((t, b) => [t[0]! + b.admitted, t[1]! + b.forbidden], [0, 0]);
+    expect([totals(ci.id), totals(reader.id)]).toEqual([
+      [2, 0],
+      [1, 1],
+    ]);
+  });
+
+  it("says when there is nothing, and passes an unknown account's 404 on", async () => {
+    await cli(["accounts", "create", "cli-usage-quiet"]);
+    const quiet = await cli(["usage", "cli-usage-quiet", "--days", "3"]);
+    expect(quiet.code, quiet.stderr).toBe(0);
+    expect(quiet.stdout.trim()).toMatch(/^No requests by the keys of cli-usage-quiet from \d{4}-\d{2}-\d{2} to \d{4}-\d{2}-\d{2} \(UTC days\)\.$/);
+    const missing = await cli(["usage", "cli-usage-nobody"]);
+    expect(expectOneLineFailure(missing, 1)).toMatch(/^tollgate: NOT_FOUND \(HTTP 404\): Account 'cli-usage-nobody' does not exist \[request req_/);
+  });
+});
+
 describe("tollgate's failures", () => {
   it("says the admin token was refused (exit 1), naming the gateway and the request id", async () => {
     const result = await cli(["accounts", "show", "cli-acme"], { TOLLGATE_ADMIN_TOKEN: "not-the-token" });
@@ -337,6 +386,10 @@ describe("tollgate's failures", () => {
       [["accounts", "create", "a", "--credits", "lots"], "--credits must be a whole number"],
       [["health", "--bogus"], "Unknown option '--bogus'"],
       [["health", "--url", "ftp://example.com"], "must start with http:// or https://"],
+      [["usage"], "'usage' needs <account>"],
+      [["usage", "a", "--days", "0"], "--days must be positive, got '0'"],
+      [["usage", "a", "--days", "32"], "--days must be at most 31, got '32'"],
+      [["usage", "a", "--limit", "3"], "'usage' does not take --limit"],
     ];
     for (const [args, message] of cases) {
       const result = await cli(args);

@@ -1,7 +1,8 @@
 // The operator dashboard (SPEC 13) in headless Chromium against the real gateway (wrangler
 // dev) in front of a real origin: sign in with a wrong token then the right one, create an
-// account, add credits, mint a key (shown once, copied), send traffic with it (a 402 and a
-// 429 among it), revoke it from the page after a confirmation and see it refused, a hostile
+// account, add credits, mint a key (shown once, copied), send traffic with it (an origin
+// failure, a 402, a 403 and a 429 among it) and see the usage charts and their text show each
+// outcome, revoke the key from the page after a confirmation and see it refused, a hostile
 // name shown as text, the strict headers on every file of the page, the accounts list with
 // its search and paging — and, all along, no console error, no failed request, no request
 // anywhere but the gateway. Leaves a screenshot of the account page in test-artifacts/.
@@ -41,8 +42,8 @@ beforeAll(async () => {
   gateway = await startGateway({
     vars: {
       UPSTREAM_URL: origin.url,
-      PLANS: { default: { per_minute: 100, per_day: 1000 }, tight: { per_minute: 2, per_day: 1000 } },
-      ROUTES: [{ method: "POST", path: "/v1/generate/*", credits: 40 }, { path: "/v1/*" }],
+      PLANS: { default: { per_minute: 100, per_day: 1000 }, tight: { per_minute: 3, per_day: 1000 } },
+      ROUTES: [{ method: "POST", path: "/v1/generate/*", credits: 40 }, { path: "/v1/admin/*", scope: "admin" }, { path: "/v1/*" }],
     },
   });
   browser = await launchChromium();
@@ -133,7 +134,7 @@ describe("the dashboard in Chromium", () => {
     expect(page.url()).toBe(`${gateway.url}/_gateway/#/accounts/${ACCOUNT}`);
     expect(await text("#account-id")).toBe(ACCOUNT);
     expect(await text("#notice")).toBe(`Created account ${ACCOUNT}.`);
-    expect(await page.locator("#account-summary dd").allInnerTexts()).toEqual(["tight", "50 credits", "0 of 2", "0 of 1,000"]);
+    expect(await page.locator("#account-summary dd").allInnerTexts()).toEqual(["tight", "50 credits", "0 of 3", "0 of 1,000"]);
     const stored = await admin(gateway, "GET", `/accounts/${ACCOUNT}`);
     expect(stored.body.data).toMatchObject({ id: ACCOUNT, plan: "tight", credits: 50 });
   });
@@ -175,26 +176,43 @@ describe("the dashboard in Chromium", () => {
     expect(await page.content()).not.toContain(key);
   });
 
-  it("sees the traffic sent with the key: a success, a 402, a 429, the balance and the minute's use", async () => {
+  /** The UTC hour the traffic below was sent in; null when it straddled two. */
+  let trafficHour: number | null = null;
+
+  it("sees the traffic sent with the key: an origin failure, a success, a 402, a 403, a 429, the balance and the minute's use", async () => {
+    const hourOf = (ms: number) => Math.floor(ms / 3_600_000);
+    const started = Date.now();
+    // A different number of each outcome, so no two of them can be mistaken for each other.
+    const times = async (n: number, method: string, path: string) => {
+      const answers = [];
+      for (let i = 0; i < n; i++) answers.push(await viaGateway(key, method, path));
+      return answers;
+    };
     const answers = [
+      await viaGateway(key, "POST", "/v1/generate/status/500"), // admitted, the origin fails: refunded
       await viaGateway(key, "POST", "/v1/generate/echo"), // 70 → 30
-      await viaGateway(key, "POST", "/v1/generate/echo"), // 30 < 40
-      await viaGateway(key, "GET", "/v1/echo"), // the second of 2 this minute
-      await viaGateway(key, "GET", "/v1/echo"), // over the minute
+      ...(await times(2, "POST", "/v1/generate/echo")), // 30 < 40
+      ...(await times(4, "GET", "/v1/admin/settings")), // the key lacks the scope
+      await viaGateway(key, "GET", "/v1/echo"), // the third of 3 this minute
+      ...(await times(5, "GET", "/v1/echo")), // over the minute
     ];
+    trafficHour = hourOf(started) === hourOf(Date.now()) ? hourOf(started) : null;
     expect(answers.map((a) => [a.status, a.code])).toEqual([
+      [500, "INTERNAL_ERROR"],
       [200, null],
-      [402, "INSUFFICIENT_CREDITS"],
+      ...Array(2).fill([402, "INSUFFICIENT_CREDITS"]),
+      ...Array(4).fill([403, "FORBIDDEN"]),
       [200, null],
-      [429, "RATE_LIMIT_EXCEEDED"],
+      ...Array(5).fill([429, "RATE_LIMIT_EXCEEDED"]),
     ]);
-    expect(answers[0]!.credits).toBe("30");
-    expect(answers[1]!.message).toBe("This operation requires 40 credits but your balance is 30");
+    expect(answers[0]!.credits).toBe("70");
+    expect(answers[1]!.credits).toBe("30");
+    expect(answers[2]!.message).toBe("This operation requires 40 credits but your balance is 30");
 
     // The token survives a reload of the tab; the page shows the account as it is now.
     await page.reload();
     await visible("#account-body");
-    expect(await page.locator("#account-summary dd").allInnerTexts()).toEqual(["tight", "30 credits", "2 of 2", "2 of 1,000"]);
+    expect(await page.locator("#account-summary dd").allInnerTexts()).toEqual(["tight", "30 credits", "3 of 3", "3 of 1,000"]);
     const debit = await page.locator("#ledger-table tbody tr").first().locator("td").allInnerTexts();
     expect(debit.slice(1, 4)).toEqual(["-40", "30", "debit"]);
     expect(debit[4]).toMatch(/^req_[0-9A-Za-z]+$/);
@@ -229,8 +247,35 @@ describe("the dashboard in Chromium", () => {
     expect(seen.dialogs).toEqual([]);
   });
 
-  it("keeps a clearly marked place for the usage charts", async () => {
+  it("charts the usage by outcome, with the same numbers as text and by key", async () => {
+    await visible("#usage-body");
     expect(await page.locator("#usage-charts h2").innerText()).toBe("Usage");
+    // Both charts drawn by uPlot (on a canvas, axes and their labels too), each with its legend.
+    for (const chart of ["#requests-chart", "#credits-chart"]) expect(await page.locator(`${chart} canvas`).count()).toBe(1);
+    expect(await page.locator("#requests-chart .u-legend .u-series .u-label").allInnerTexts()).toEqual(["Hour (UTC)", "Admitted", "Origin failed", "402 no credits", "403 forbidden", "429 rate limited"]);
+    expect(await page.locator("#credits-chart .u-legend .u-series .u-label").allInnerTexts()).toEqual(["Day (UTC)", "Credits spent"]);
+
+    // The charts' text: every outcome of the traffic above, counted once.
+    expect(await text("#requests-summary")).toMatch(
+      /^The last 48 hours: 3 admitted, 1 failed at the origin and refunded, 2 refused for credits \(402\), 4 forbidden \(403\), 5 rate-limited \(429\)\. Busiest hour: \d{4}-\d{2}-\d{2} \d{2}:00 UTC, \d+ requests\.$/,
+    );
+    expect(await text("#credits-summary")).toMatch(/^The last 30 days: 40 credits spent; the most on \d{4}-\d{2}-\d{2}, 40\.$/);
+    expect(await page.locator(`#usage-keys-table tbody tr[data-key-id="${keyId}"] td`).allInnerTexts()).toEqual([`tgk_${ACCOUNT}_${keyId}`, XSS, "3", "1", "2", "4", "5", "40"]);
+    expect(await page.locator("#usage-keys-table tfoot tr > *").allInnerTexts()).toEqual(["All keys", "3", "1", "2", "4", "5", "40"]);
+
+    // The chart's own data: the cursor on this hour's point shows its values in the legend.
+    if (trafficHour !== null && trafficHour === Math.floor(Date.now() / 3_600_000)) {
+      const over = page.locator("#requests-chart .u-over");
+      const plot = await over.boundingBox();
+      // The last point is this hour's, at the plot's right edge; hover() scrolls it into view.
+      await over.hover({ position: { x: plot!.width - 1, y: plot!.height / 2 } });
+      const values = page.locator("#requests-chart .u-legend .u-series .u-value");
+      await page.waitForFunction(() => document.querySelector("#requests-chart .u-legend .u-series .u-value")?.textContent?.endsWith(":00") === true);
+      const shown = await values.allInnerTexts();
+      expect(shown[0]).toBe(`${new Date(trafficHour * 3_600_000).toISOString().slice(0, 13).replace("T", " ")}:00`);
+      expect(shown.slice(1)).toEqual(["3", "1", "2", "4", "5"]);
+      expect(await text("#requests-summary")).toContain(", 14 requests.");
+    }
     mkdirSync(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: join(ARTIFACTS, "dashboard-account.png"), fullPage: true });
   });

@@ -74,6 +74,19 @@ describe("what the admin client sends", () => {
     ]);
   });
 
+  it("asks for usage with only the parameters given, Dates as ISO 8601 UTC", async () => {
+    const history = { series: [{ start: "2026-02-01T00:00:00Z", key_id: "k7Qx2mZt0a", admitted: 3, origin_failed: 1, insufficient_credits: 0, forbidden: 0, rate_limited: 2, credits_spent: 40 }] };
+    const { client, calls } = clientWith(success(history));
+    expect(await client.usage("acme")).toEqual(history);
+    await client.usage("acme", { from: new Date(Date.UTC(2026, 1, 1)), to: "2026-02-08T00:00:00Z", granularity: "day" });
+    await client.usage("a/b", { granularity: "hour" });
+    expect(calls.map((c) => [c.init.method, c.url])).toEqual([
+      ["GET", `${BASE}/_gateway/accounts/acme/usage`],
+      ["GET", `${BASE}/_gateway/accounts/acme/usage?from=2026-02-01T00%3A00%3A00.000Z&to=2026-02-08T00%3A00%3A00Z&granularity=day`],
+      ["GET", `${BASE}/_gateway/accounts/a%2Fb/usage?granularity=hour`],
+    ]);
+  });
+
   it("sends no token to health, which needs none", async () => {
     const { client, calls } = clientWith(success({ status: "ok" }));
     expect(await client.health()).toEqual({ status: "ok" });

@@ -4,22 +4,26 @@
 // test/worker/group-commit.test.ts.
 import { describe, expect, it } from "vitest";
 import { GroupCommit, type PendingBatch } from "../../src/account/batch.ts";
+import { HOUR_MS, type UsageHour } from "../../src/account/usage.ts";
 
 /** A GroupCommit whose timer is a list run by hand and whose commit records what it wrote. */
 function harness(fail: (batch: PendingBatch) => Error | null = () => null) {
   const timers: (() => void)[] = [];
   const commits: { admissions: number[]; debits: string[]; also: boolean }[] = [];
+  /** The usage rows of each commit, in commit order. */
+  const usage: UsageHour[][] = [];
   const group = new GroupCommit(
     <T>(batch: PendingBatch, alsoWrite: (() => T) | null): T | undefined => {
       const error = fail(batch);
       if (error !== null) throw error;
       commits.push({ admissions: [...batch.admissions], debits: batch.debits.map((d) => d.requestId), also: alsoWrite !== null });
+      usage.push(batch.usage.rows());
       return alsoWrite === null ? undefined : alsoWrite();
     },
     (run) => timers.push(run),
   );
   const fireTimers = () => timers.splice(0).forEach((run) => run());
-  return { group, commits, timers, fireTimers };
+  return { group, commits, usage, timers, fireTimers };
 }
 
 /** Whether `promise` has settled, and how, after the microtasks queued so far have run. */
@@ -36,7 +40,7 @@ async function state(promise: Promise<unknown>): Promise<"pending" | "resolved" 
 describe("GroupCommit", () => {
   it("commits every admission that joined before the timer in one commit, and answers none before it", async () => {
     const { group, commits, timers, fireTimers } = harness();
-    const waiters = [1, 2, 3].map((at) => group.join(at, at === 2 ? { at, requestId: "r2", cost: 5, balance: 95 } : null));
+    const waiters = [1, 2, 3].map((at) => group.join(at, "k1", at === 2 ? { at, requestId: "r2", keyId: "k1", cost: 5, balance: 95 } : null));
     expect(timers).toHaveLength(1); // one commit scheduled for the whole batch
     expect(group.pending.admissions).toEqual([1, 2, 3]);
     expect(group.pending.debited).toBe(5);
@@ -52,12 +56,12 @@ describe("GroupCommit", () => {
   it("a failed commit fails every admission of its batch and no other", async () => {
     let failNext = true;
     const { group, commits, fireTimers } = harness(() => (failNext ? new Error("injected") : null));
-    const first = [group.join(1, null), group.join(2, null)];
+    const first = [group.join(1, "k1", null), group.join(2, "k1", null)];
     fireTimers();
     for (const w of first) await expect(w).rejects.toThrow("injected");
 
     failNext = false;
-    const second = group.join(3, null);
+    const second = group.join(3, "k1", null);
     expect(group.pending.admissions).toEqual([3]); // the failed batch left nothing behind
     fireTimers();
     await expect(second).resolves.toBeUndefined();
@@ -67,7 +71,7 @@ describe("GroupCommit", () => {
 
   it("commitNow writes the pending batch with its own write, at once; the timer then finds nothing", async () => {
     const { group, commits, fireTimers } = harness();
-    const waiter = group.join(1, null);
+    const waiter = group.join(1, "k1", null);
     expect(group.commitNow(() => "refunded")).toBe("refunded");
     expect(commits).toEqual([{ admissions: [1], debits: [], also: true }]);
     expect(await state(waiter)).toBe("resolved");
@@ -77,7 +81,7 @@ describe("GroupCommit", () => {
 
   it("commitNow throws its batch's error to its caller and to the batch's waiters", async () => {
     const { group } = harness((batch) => (batch.size > 0 ? new Error("disk full") : null));
-    const waiter = group.join(1, null);
+    const waiter = group.join(1, "k1", null);
     expect(() => group.commitNow(() => "never")).toThrow("disk full");
     await expect(waiter).rejects.toThrow("disk full");
   });
@@ -87,14 +91,14 @@ describe("GroupCommit", () => {
     const { group, fireTimers } = harness(() => (fail ? new Error("injected") : null));
     expect(await state(group.pendingCommitted())).toBe("resolved");
 
-    void group.join(1, null);
+    void group.join(1, "k1", null);
     const denial = group.pendingCommitted();
     expect(await state(denial)).toBe("pending");
     fireTimers();
     expect(await state(denial)).toBe("resolved");
 
     fail = true;
-    void group.join(2, null).catch(() => {});
+    void group.join(2, "k1", null).catch(() => {});
     const failedDenial = group.pendingCommitted();
     fireTimers();
     await expect(failedDenial).rejects.toThrow("injected");
@@ -102,14 +106,63 @@ describe("GroupCommit", () => {
 
   it("a batch that joins after a commit gets a commit of its own", async () => {
     const { group, commits, timers, fireTimers } = harness();
-    const a = group.join(1, null);
+    const a = group.join(1, "k1", null);
     fireTimers();
-    const b = group.join(2, null);
+    const b = group.join(2, "k1", null);
     expect(timers).toHaveLength(1);
     expect(await state(a)).toBe("resolved");
     expect(await state(b)).toBe("pending");
     fireTimers();
     expect(await state(b)).toBe("resolved");
     expect(commits.map((c) => c.admissions)).toEqual([[1], [2]]);
+  });
+
+  it("tallies a batch's usage by key and hour: fifty admissions by one key in one hour are one row", async () => {
+    const { group, usage, timers, fireTimers } = harness();
+    const hour = 490_000;
+    const at = (minute: number) => hour * HOUR_MS + minute * 60_000;
+    const waiters = Array.from({ length: 50 }, (_, i) =>
+      group.join(at(i % 60), "k1", i % 2 === 0 ? { at: at(i % 60), requestId: `r${i}`, keyId: "k1", cost: 3, balance: 1_000 - 3 * (i / 2 + 1) } : null),
+    );
+    waiters.push(group.join(at(59) + 59_999, "k2", null), group.join(at(60), "k1", null)); // k2; the next hour
+    expect(timers).toHaveLength(1);
+    fireTimers();
+    for (const w of waiters) expect(await state(w)).toBe("resolved");
+    const zero = { origin_failed: 0, insufficient_credits: 0, forbidden: 0, rate_limited: 0 };
+    expect(usage).toEqual([
+      [
+        { hour, key_id: "k1", admitted: 50, credits_spent: 75, ...zero },
+        { hour, key_id: "k2", admitted: 1, credits_spent: 0, ...zero },
+        { hour: hour + 1, key_id: "k1", admitted: 1, credits_spent: 0, ...zero },
+      ],
+    ]);
+  });
+
+  it("a refusal's count joins the batch and schedules its commit; a failed commit takes the count with it", async () => {
+    let fail = false;
+    const { group, commits, usage, timers, fireTimers } = harness(() => (fail ? new Error("injected") : null));
+    const hour = 490_000;
+    // Alone, a refusal still has a write to schedule: its count. Nothing to wait for in its answer.
+    group.countRefusal(hour * HOUR_MS, "k1", "forbidden");
+    expect(group.pending.isEmpty).toBe(false);
+    expect(group.pending.size).toBe(0); // no admission: decisions see nothing new
+    expect(await state(group.pendingCommitted())).toBe("resolved");
+    expect(timers).toHaveLength(1);
+    fireTimers();
+    expect(commits).toEqual([{ admissions: [], debits: [], also: false }]);
+    expect(usage[0]).toEqual([{ hour, key_id: "k1", admitted: 0, origin_failed: 0, insufficient_credits: 0, forbidden: 1, rate_limited: 0, credits_spent: 0 }]);
+    // Refusals alone are not admission batches.
+    expect(group.stats()).toMatchObject({ batches: 0, admissions: 0 });
+
+    fail = true;
+    const admitted = group.join(hour * HOUR_MS, "k1", null);
+    group.countRefusal(hour * HOUR_MS, "k1", "rate_limited");
+    const denial = group.pendingCommitted(); // a 429 that counted the admission waits for it
+    fireTimers();
+    await expect(admitted).rejects.toThrow("injected");
+    await expect(denial).rejects.toThrow("injected");
+    expect(group.pending.isEmpty).toBe(true);
+    expect(usage).toHaveLength(1); // the failed batch wrote nothing
+    expect(group.stats()).toMatchObject({ failedBatches: 1, failedAdmissions: 1 });
   });
 });

@@ -1,11 +1,12 @@
-// One account: its plan and balance, its keys, its recent credit movements, and the admin
-// actions on it (add credits, mint a key shown once, revoke a key after a confirmation).
+// One account: its plan and balance, its keys, its usage (views/usage.ts), its recent credit
+// movements, and the admin actions on it (add credits, mint a key shown once, revoke a key after a confirmation).
 import type { AccountView, KeyView } from "../../client/admin.ts";
 import { byId, h, say, show } from "../dom.ts";
 import { count, keyStatus, signedCount, time, usage } from "../format.ts";
 import type { Shell } from "../shell.ts";
 import { setupNewKey } from "./new-key.ts";
 import { setupRevoke } from "./revoke.ts";
+import { setupUsage } from "./usage.ts";
 
 const ACCOUNT_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
@@ -33,6 +34,7 @@ export function setupAccount(shell: Shell): AccountPageView {
   let accountId = "";
   const newKey = setupNewKey();
   const revoke = setupRevoke();
+  const usageSection = setupUsage(shell);
 
   async function load(): Promise<void> {
     const id = accountId;
@@ -74,6 +76,7 @@ export function setupAccount(shell: Shell): AccountPageView {
       ),
     );
     show(ledgerEmpty, account.ledger.length === 0);
+    usageSection.load(account);
   }
 
   function keyRow(key: KeyView, now: number): HTMLTableRowElement {
@@ -158,6 +161,7 @@ export function setupAccount(shell: Shell): AccountPageView {
       show(section, true);
       show(body, false);
       newKey.clear();
+      usageSection.clear();
       for (const element of [creditsError, keyError, revokeError]) say(element, null);
       if (!ACCOUNT_ID.test(id)) return say(error, "That is not an account id: ids are 1–63 characters of a–z, 0–9 and “-”.");
       say(error, null);
@@ -167,6 +171,7 @@ export function setupAccount(shell: Shell): AccountPageView {
       show(section, false);
       // The key shown once must not linger on a page the operator has left.
       newKey.clear();
+      usageSection.clear();
       accountId = "";
     },
   };
