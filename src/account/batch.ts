@@ -26,7 +26,9 @@
 //
 // More kinds of rows join a batch the way debits do: a field in PendingBatch that the
 // decisions can read (a claim the next request must see), a parameter of `add`, and the
-// statements that write it in AccountDO's commit.
+// statements that write it in AccountDO's commit. Idempotency-Key claims do: the next request
+// with the same key, in the same batch, must meet the claim (SPEC 11).
+import type { NewClaim } from "./idempotency.ts";
 
 /** One credit debit of a pending admission; `balance` is the account's after it. */
 export interface PendingDebit {
@@ -44,18 +46,21 @@ export class PendingBatch {
   readonly debits: PendingDebit[] = [];
   /** Credits the debits take, in all. */
   debited = 0;
+  /** Idempotency-Key claims, by key. */
+  readonly claims = new Map<string, NewClaim>();
 
   /** Admissions in the batch. */
   get size(): number {
     return this.admissions.length;
   }
 
-  add(at: number, debit: PendingDebit | null): void {
+  add(at: number, debit: PendingDebit | null, claim: NewClaim | null = null): void {
     this.admissions.push(at);
     if (debit !== null) {
       this.debits.push(debit);
       this.debited += debit.cost;
     }
+    if (claim !== null) this.claims.set(claim.key, claim);
   }
 }
 
@@ -109,8 +114,8 @@ export class GroupCommit {
    * Adds one admission to the pending batch. Resolves once the batch is committed; rejects
    * with the commit's error if it is not.
    */
-  join(at: number, debit: PendingDebit | null): Promise<void> {
-    this.batch.add(at, debit);
+  join(at: number, debit: PendingDebit | null, claim: NewClaim | null = null): Promise<void> {
+    this.batch.add(at, debit, claim);
     if (!this.scheduled) {
       this.scheduled = true;
       this.schedule(() => this.onTimer());

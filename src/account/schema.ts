@@ -37,6 +37,22 @@ const MIGRATIONS: readonly string[] = [
      reason TEXT NOT NULL
    );
    CREATE INDEX ledger_by_request ON ledger (request_id) WHERE request_id IS NOT NULL;`,
+  // v2: Idempotency-Key records (SPEC 11; account/idempotency-store.ts)
+  `CREATE TABLE idempotency_keys (
+     key TEXT PRIMARY KEY,            -- the header's value, as sent
+     fingerprint TEXT NOT NULL,       -- SHA-256 hex of method, path, query and body
+     request_id TEXT NOT NULL,        -- the request that claimed it: only it may answer or release it
+     claimed_at INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL,
+     state TEXT NOT NULL CHECK (state IN ('in_flight', 'response', 'envelope', 'too_large', 'not_kept')),
+     status INTEGER,                  -- response: the origin's status, reason phrase, headers (JSON pairs), body
+     status_text TEXT,
+     headers TEXT,
+     body BLOB,
+     code TEXT,                       -- envelope: the code and message a 4xx became
+     message TEXT
+   );
+   CREATE INDEX idempotency_keys_by_expiry ON idempotency_keys (expires_at);`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

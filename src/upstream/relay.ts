@@ -1,10 +1,13 @@
 // Forward an admitted request and answer with what the origin said (SPEC sections 5, 6):
 // 2xx and 3xx stream through with the gateway's headers; everything else becomes the
-// envelope, after the debit was refunded so X-Credits-Remaining tells the truth.
+// envelope, after the debit was refunded so X-Credits-Remaining tells the truth. A request
+// that claimed an Idempotency-Key has its answer captured for replay (SPEC 11, capture.ts).
 import type { WindowState } from "../account/limiter.ts";
+import type { ClaimOutcome } from "../account/types.ts";
 import { fail, type RequestContext } from "../context.ts";
 import { rateLimitHeaders, type HeaderPairs } from "../rate-limit-headers.ts";
 import type { CompiledRoute } from "../routes.ts";
+import { answerCapture, outcomeOfDeparture, outcomeOfEnvelope, type HeldClaim } from "./capture.ts";
 import { ERROR_BODY_LIMIT_BYTES, callUpstream, readBodyPrefix, upstreamUrlFor, type CallResult, type Identity } from "./forward.ts";
 import { dropGatewayAnswerHeaders, upstreamHeaders } from "./headers.ts";
 import { bodyIsShown, normalizeUpstream, type UpstreamOutcome } from "./normalize.ts";
@@ -18,6 +21,8 @@ export interface Admitted {
   /** Credits debited for this request (0 for none) and the balance after. */
   cost: number;
   balance: number | null;
+  /** The Idempotency-Key this request claimed (SPEC 11), or null. */
+  claim: HeldClaim | null;
 }
 
 /** The longest an error body may take to arrive, within what is left of the route's timeout. */
@@ -28,8 +33,11 @@ export async function relay(ctx: RequestContext, route: CompiledRoute, admitted:
     return await forwardAndAnswer(ctx, route, admitted);
   } catch (fault) {
     // A fault of the gateway's own after the debit: the client gets a 500, so the credits
-    // come back (settle is idempotent, so a refund already made is not repeated).
-    if (admitted !== null && admitted.cost > 0) await refundDebit(ctx, admitted);
+    // come back (settle is idempotent, so a refund already made is not repeated) and, as for
+    // any 500, the Idempotency-Key is released.
+    if (admitted !== null && (admitted.cost > 0 || admitted.claim !== null)) {
+      await settleRequest(ctx, admitted, admitted.claim === null ? null : { key: admitted.claim.key, answer: null });
+    }
     throw fault;
   }
 }
@@ -37,7 +45,8 @@ export async function relay(ctx: RequestContext, route: CompiledRoute, admitted:
 async function forwardAndAnswer(ctx: RequestContext, route: CompiledRoute, admitted: Admitted | null): Promise<Response> {
   const { request, url, config } = ctx;
   const headers = upstreamHeaders(request.headers, url, ctx.requestId, admitted?.identity ?? null, config.upstreamToken);
-  const result = await callUpstream(request, upstreamUrlFor(config.upstreamUrl, ctx.path, url.search), headers, route.timeoutMs);
+  const claim = admitted?.claim ?? null;
+  const result = await callUpstream(request, upstreamUrlFor(config.upstreamUrl, ctx.path, url.search), headers, route.timeoutMs, claim?.body ?? null);
 
   const gatewayHeaders: HeaderPairs = admitted === null ? [] : rateLimitHeaders(admitted.windows);
   let balance = admitted?.balance ?? null;
@@ -50,15 +59,18 @@ async function forwardAndAnswer(ctx: RequestContext, route: CompiledRoute, admit
       // A redirect is passed on but is not a success: its debit is refunded.
       if (charged && response.status >= 300) balance = (await refundDebit(ctx, admitted)) ?? balance;
       if (balance !== null) gatewayHeaders.push(["X-Credits-Remaining", String(balance)]);
+      const chargedSuccess = charged && response.status < 300;
+      const capture = admitted === null || claim === null ? null : answerCapture(ctx, admitted.identity.accountId, claim.key, response);
       let body = response.body;
-      if (charged && response.status < 300 && body !== null) {
+      if (body !== null && (chargedSuccess || capture !== null)) {
         body = watchBody(body, {
           contentLength: response.headers.get("Content-Length"),
           clientGone: request.signal,
-          onOriginFailure: () => refundDebit(ctx, admitted),
+          onOriginFailure: chargedSuccess ? () => refundDebit(ctx, admitted) : null,
+          tap: capture,
           waitUntil: (promise) => ctx.exec.waitUntil(promise),
         });
-      }
+      } else if (capture !== null) ctx.exec.waitUntil(capture.end("complete"));
       return passThrough(response, body, gatewayHeaders, ctx.requestId);
     }
   } else {
@@ -68,7 +80,16 @@ async function forwardAndAnswer(ctx: RequestContext, route: CompiledRoute, admit
   }
 
   const spec = normalizeUpstream(await outcomeOf(result), Date.now());
-  if (charged) balance = (await refundDebit(ctx, admitted)) ?? balance;
+  let outcome: ClaimOutcome | null = null;
+  if (claim !== null) {
+    const departed = result.kind === "client_gone" ? result.originStatus : undefined;
+    outcome = departed === undefined ? outcomeOfEnvelope(claim.key, spec) : outcomeOfDeparture(claim.key, departed);
+  }
+  // One call gives the debit back and releases (or keeps) the claim, before the answer leaves.
+  if (admitted !== null && (charged || outcome !== null)) {
+    const after = await settleRequest(ctx, admitted, outcome);
+    if (charged) balance = after ?? balance;
+  }
   if (balance !== null) gatewayHeaders.push(["X-Credits-Remaining", String(balance)]);
   return fail(ctx, { ...spec, headers: gatewayHeaders });
 }
@@ -84,7 +105,12 @@ async function outcomeOf(result: CallResult): Promise<UpstreamOutcome> {
 }
 
 function refundDebit(ctx: RequestContext, admitted: Admitted): Promise<number | null> {
-  return refund(ctx, { accountId: admitted.identity.accountId, amount: admitted.cost, certain: true });
+  return settleRequest(ctx, admitted, null);
+}
+
+/** Refunds the debit, if any, and settles the Idempotency-Key claim as `claim` says, in one call. */
+function settleRequest(ctx: RequestContext, admitted: Admitted, claim: ClaimOutcome | null): Promise<number | null> {
+  return refund(ctx, { accountId: admitted.identity.accountId, amount: admitted.cost, certain: true, claim });
 }
 
 /**
