@@ -17,7 +17,7 @@ import { groupCommitStats, startBenchGateway, startPassThrough } from "./gateway
 import { machineInfo } from "./machine.ts";
 import { measureInRounds, type Target } from "./measure.ts";
 import { startOriginProcess } from "./origin.ts";
-import { admissionTable, checkLines, compare, cpuTable, goalLines, kib, loadTable, summary, verdict, writeJson } from "./report.ts";
+import { admissionTable, checkLines, compare, cpuTable, goalLines, idempotencyCost, idempotencyLines, kib, loadTable, summary, verdict, writeJson } from "./report.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -37,6 +37,13 @@ const PASS_THROUGH = "pass-through Worker";
 const PUBLIC = "gateway: public route";
 const AUTHENTICATED = "gateway: key + limits";
 const CREDIT = "gateway: key + limits + credit";
+/** The same route, POST (issue 12): without the header, with a new Idempotency-Key each time, with one key over and over. */
+const POSTED = "gateway: key + limits, POST";
+const KEYED = "gateway: POST + Idempotency-Key, new";
+const REPLAYED = "gateway: POST + Idempotency-Key, replayed";
+const IDEMPOTENCY = { plain: POSTED, keyed: KEYED, replayed: REPLAYED };
+/** A small JSON body, as an order or a prompt would be. */
+const POST_BODY = JSON.stringify({ item: "lamp", quantity: 1, note: "x".repeat(64) });
 /** The account every key-protected target of the load runs on. */
 const LOAD_ACCOUNT = "load";
 /** The same small origin answer for every target. */
@@ -61,6 +68,21 @@ try {
     { name: PUBLIC, url: `${gateway.url}/v1/public/${ORIGIN_ANSWER}`, serverPid: gateway.workerdPid },
     { name: AUTHENTICATED, url: `${gateway.url}/v1/orders/${ORIGIN_ANSWER}`, headers: auth, serverPid: gateway.workerdPid },
     { name: CREDIT, url: `${gateway.url}/v1/credit/${ORIGIN_ANSWER}`, headers: auth, serverPid: gateway.workerdPid },
+    ...(
+      [
+        { name: POSTED, headers: {} },
+        // autocannon puts a fresh id in place of [<id>] in every request.
+        { name: KEYED, headers: { "Idempotency-Key": "bench-[<id>]" }, idReplacement: true },
+        { name: REPLAYED, headers: { "Idempotency-Key": `bench-replayed-${started}` } },
+      ] as { name: string; headers: Record<string, string>; idReplacement?: boolean }[]
+    ).map(({ headers, ...target }) => ({
+      ...target,
+      url: `${gateway.url}/v1/orders/${ORIGIN_ANSWER}`,
+      method: "POST",
+      body: POST_BODY,
+      headers: { ...auth, "Content-Type": "application/json", ...headers },
+      serverPid: gateway.workerdPid,
+    })),
   ];
   const ownPids = () => [origin.pid, passThrough.workerdPid, gateway.workerdPid];
   const afterRun = () => origin.forget();
@@ -76,6 +98,10 @@ try {
     verdict(`under load (${CONNECTIONS} connections)`, saturatedComparison, AUTHENTICATED),
     verdict("one client at a time (1 connection)", unloadedComparison, AUTHENTICATED),
   ];
+  const idempotency = [
+    idempotencyCost(`under load (${CONNECTIONS} connections)`, saturated, IDEMPOTENCY),
+    idempotencyCost("one client at a time (1 connection)", unloaded, IDEMPOTENCY),
+  ];
 
   const checks = await checkExactness(gateway.url, origin, CLIENTS);
   const cpu = await measurePipelineCpu();
@@ -89,6 +115,8 @@ try {
   console.log();
   console.log(goalLines(verdicts, AUTHENTICATED));
   console.log(batchLine(`Group commits of the key-protected routes under load (${CONNECTIONS} connections)`, httpBatches));
+  console.log();
+  console.log(idempotencyLines(idempotency));
   console.log();
   console.log(checkLines(checks));
   console.log();
@@ -108,6 +136,7 @@ try {
     saturated: { ...saturated, comparison: saturatedComparison },
     unloaded: { ...unloaded, comparison: unloadedComparison },
     goals: verdicts,
+    idempotency,
     exactness: checks,
     pipelineCpu: cpu,
     bundle: { rawBytes: bundle.rawBytes, gzipBytes: bundle.gzipBytes },
@@ -115,7 +144,9 @@ try {
     admission,
   });
   const summaryPath = join(ROOT, "bench/results/summary.json");
-  writeJson(summaryPath, summary({ at: new Date(started).toISOString(), saturated, comparison: saturatedComparison, names: { passThrough: PASS_THROUGH, public: PUBLIC, keyed: AUTHENTICATED, credit: CREDIT }, httpBatches, admission }));
+  const headline = summary({ at: new Date(started).toISOString(), saturated, comparison: saturatedComparison, names: { passThrough: PASS_THROUGH, public: PUBLIC, keyed: AUTHENTICATED, credit: CREDIT }, httpBatches, admission });
+  const [underLoad] = idempotency;
+  writeJson(summaryPath, { ...headline, idempotency_key_cpu_ratio: underLoad!.keyedRatio, idempotency_replay_cpu_ratio: underLoad!.replayedRatio });
   console.log(`\nWrote ${resultsPath} and ${summaryPath} (${((Date.now() - started) / 1000).toFixed(0)} s in all)`);
   if (checks.some((c) => !c.pass) || (admission !== null && admissionFailures(admission) > 0)) process.exitCode = 1;
 } finally {

@@ -146,10 +146,10 @@ export class AccountDO extends DurableObject<Env> {
    * for replay. Only the request that holds the claim can answer it; a claim released or
    * expired meanwhile is left alone.
    */
-  keepAnswer(requestId: string, key: string, answer: KeptAnswer): void {
+  async keepAnswer(requestId: string, key: string, answer: KeptAnswer): Promise<void> {
     if (this.state.account === null) return;
-    const now = this.clock();
-    this.commits.commitNow(() => this.resolveClaim(requestId, key, answer, now));
+    // With the next batch: nobody waits for it but the Worker's background work (batch.ts).
+    await this.commits.keepLater({ requestId, key, answer, at: this.clock() });
   }
 
   /** Prunes expired Idempotency-Key records, and sets itself for the next one to expire. */
@@ -278,6 +278,7 @@ export class AccountDO extends DurableObject<Env> {
       }
       this.pruneLedger(last);
     }
+    for (const { requestId, key, answer, at } of batch.answers) this.resolveClaim(requestId, key, answer, at);
     return alsoWrite === null ? undefined : alsoWrite();
   }
 

@@ -23,12 +23,16 @@
 //
 // Writes that are not admissions (refunds, the admin API) do not wait for a timer: they
 // commit the pending batch and their own write together, at once (GroupCommit.commitNow).
+// The answers kept for Idempotency-Key replays are the exception: one comes after nearly every
+// request that carries the header, nobody waits on it but the Worker's background work, and
+// a commit of its own would cost as much as the request's whole admission, so an answer
+// joins the pending batch like an admission does (GroupCommit.keepLater).
 //
 // More kinds of rows join a batch the way debits do: a field in PendingBatch that the
 // decisions can read (a claim the next request must see), a parameter of `add`, and the
 // statements that write it in AccountDO's commit. Idempotency-Key claims do: the next request
 // with the same key, in the same batch, must meet the claim (SPEC 11).
-import type { NewClaim } from "./idempotency.ts";
+import type { KeptAnswer, NewClaim } from "./idempotency.ts";
 
 /** One credit debit of a pending admission; `balance` is the account's after it. */
 export interface PendingDebit {
@@ -36,6 +40,14 @@ export interface PendingDebit {
   requestId: string;
   cost: number;
   balance: number;
+}
+
+/** An answer to keep for the claim `requestId` holds on `key` (SPEC 11). */
+export interface PendingAnswer {
+  requestId: string;
+  key: string;
+  answer: KeptAnswer;
+  at: number;
 }
 
 /** The writes of the admissions decided but not yet committed. */
@@ -48,10 +60,17 @@ export class PendingBatch {
   debited = 0;
   /** Idempotency-Key claims, by key. */
   readonly claims = new Map<string, NewClaim>();
+  /** Answers of earlier claims, to keep for replay; not admissions. */
+  readonly answers: PendingAnswer[] = [];
 
   /** Admissions in the batch. */
   get size(): number {
     return this.admissions.length;
+  }
+
+  /** Nothing to write: no admission, no answer. */
+  get empty(): boolean {
+    return this.admissions.length === 0 && this.answers.length === 0;
   }
 
   add(at: number, debit: PendingDebit | null, claim: NewClaim | null = null): void {
@@ -116,11 +135,13 @@ export class GroupCommit {
    */
   join(at: number, debit: PendingDebit | null, claim: NewClaim | null = null): Promise<void> {
     this.batch.add(at, debit, claim);
-    if (!this.scheduled) {
-      this.scheduled = true;
-      this.schedule(() => this.onTimer());
-    }
-    return this.committed.promise;
+    return this.commitScheduled();
+  }
+
+  /** Adds an answer to keep to the pending batch; resolves or rejects with its commit. */
+  keepLater(answer: PendingAnswer): Promise<void> {
+    this.batch.answers.push(answer);
+    return this.commitScheduled();
   }
 
   /**
@@ -129,7 +150,7 @@ export class GroupCommit {
    * counted its admissions), so they stand or fall with it.
    */
   pendingCommitted(): Promise<void> {
-    return this.batch.size === 0 ? Promise.resolve() : this.committed.promise;
+    return this.batch.empty ? Promise.resolve() : this.committed.promise;
   }
 
   /**
@@ -150,9 +171,18 @@ export class GroupCommit {
     };
   }
 
+  /** The pending batch's commit, scheduled if it is not yet. */
+  private commitScheduled(): Promise<void> {
+    if (!this.scheduled) {
+      this.scheduled = true;
+      this.schedule(() => this.onTimer());
+    }
+    return this.committed.promise;
+  }
+
   private onTimer(): void {
     this.scheduled = false;
-    if (this.batch.size === 0) return; // commitNow() took it already
+    if (this.batch.empty) return; // commitNow() took it already
     try {
       this.commitPending(null);
     } catch {
