@@ -106,7 +106,7 @@ export class AccountDO extends DurableObject<Env> {
     }
 
     const debit: PendingDebit | null = req.cost > 0 ? { at: now, requestId: req.requestId, cost: req.cost, balance: balance - req.cost } : null;
-    const claim: NewClaim | null = req.idempotency === undefined ? null : { ...req.idempotency, requestId: req.requestId, at: now };
+    const claim: NewClaim | null = idempotency?.kind === "first" ? { ...req.idempotency!, requestId: req.requestId, at: now, replaces: idempotency.replaces } : null;
     return answerOnce(this.commits.join(now, debit, claim), { outcome: "admitted", windows: decision.windows, balance: debit === null ? null : debit.balance });
   }
 
@@ -365,15 +365,16 @@ export class AccountDO extends DurableObject<Env> {
    * committed, and for a new key, room under the account's bound — past it, a new key is
    * refused (409) rather than run without the guarantee.
    */
-  private decideIdempotency(claim: IdempotencyClaim, now: number): ClaimDecision {
+  private decideIdempotency(claim: IdempotencyClaim, now: number): Exclude<ClaimDecision, { kind: "first" }> | { kind: "first"; replaces: boolean } {
     const pending = this.commits.pending.claims.get(claim.key);
     const record = pending === undefined ? this.idempotency.find(claim.key) : { fingerprint: pending.fingerprint, claimedAt: pending.at, expiresAt: expiryOf(pending.at), answer: null };
     const decision = decideClaim(record, claim.fingerprint, now);
     if (decision.kind !== "first") return decision;
+    const first = { kind: "first", replaces: record !== null } as const;
 
     const { maxRecords } = this.idempotencyBounds;
     const held = this.idempotency.records + this.commits.pending.claims.size;
-    if (held < maxRecords || held - this.idempotency.expiredBy(now) < maxRecords) return decision;
+    if (held < maxRecords || held - this.idempotency.expiredBy(now) < maxRecords) return first;
     const freedAt = this.idempotency.nextExpiryAfter(now) ?? expiryOf(now);
     return { kind: "refused", refusal: { reason: "full", retryAfterSeconds: secondsUntil(freedAt, now) } };
   }

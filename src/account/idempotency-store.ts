@@ -52,14 +52,10 @@ export class IdempotencyStore {
   /** Claims of a batch. A key's earlier record, if any, has expired (decideClaim): it is replaced. */
   insertClaims(claims: Iterable<NewClaim>): void {
     const counts = this.count();
+    let replaced = false;
     for (const claim of claims) {
-      const old = this.sql.exec<{ size: number | null }>("SELECT length(body) AS size FROM idempotency_keys WHERE key = ?", claim.key).toArray()[0];
-      if (old !== undefined) {
-        counts.records--;
-        counts.keptBytes -= old.size ?? 0;
-      }
       this.sql.exec(
-        "INSERT OR REPLACE INTO idempotency_keys (key, fingerprint, request_id, claimed_at, expires_at, state) VALUES (?, ?, ?, ?, ?, 'in_flight')",
+        `INSERT ${claim.replaces ? "OR REPLACE " : ""}INTO idempotency_keys (key, fingerprint, request_id, claimed_at, expires_at, state) VALUES (?, ?, ?, ?, ?, 'in_flight')`,
         claim.key,
         claim.fingerprint,
         claim.requestId,
@@ -67,7 +63,10 @@ export class IdempotencyStore {
         expiryOf(claim.at),
       );
       counts.records++;
+      replaced ||= claim.replaces;
     }
+    // A record replaced before the alarm pruned it (rare): count again when next needed.
+    if (replaced) this.counts = null;
   }
 
   /**

@@ -50,6 +50,8 @@ export interface IdempotencyClaim {
 export interface NewClaim extends IdempotencyClaim {
   requestId: string;
   at: number;
+  /** The key's record expired but is not pruned yet: the claim replaces it. */
+  replaces: boolean;
 }
 
 /** An origin answer (2xx or 3xx) kept for replay, byte for byte. */
