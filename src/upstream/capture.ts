@@ -22,16 +22,61 @@ export interface HeldClaim {
 }
 
 /** A tap that keeps the answer `response` streams, for the claim `key` of `accountId`. */
-export function answerCapture(ctx: RequestContext, accountId: string, key: string, response: Response): BodyTap {
+export function answerCapture(ctx: RequestContext, accountId: string, key: string, response: Response): AnswerCapture {
   const head = { status: response.status, statusText: response.statusText, headers: endToEndHeaders(response.headers) };
   const declared = Number(response.headers.get("Content-Length") ?? Number.NaN);
   return new AnswerCapture(head, declared > MAX_IDEMPOTENT_BODY_BYTES, (answer) => keepAnswer(ctx, accountId, key, answer));
 }
 
-class AnswerCapture implements BodyTap {
+/**
+ * The body for the client, `body` itself, while `capture` keeps a copy: the runtime tees it,
+ * so nothing of Tollgate's runs between the origin and the client (a watched body's pump
+ * costs more than the rest of the capture). The copy is read as the origin sends, at most
+ * 1 MiB of it — ahead of a slow client by that much at most, in memory. A client that goes
+ * away has the copy dropped too, so the origin's connection closes at once (SPEC 6), and the
+ * answer is not kept; an origin that breaks the body breaks both.
+ */
+export function teeForCapture(body: ReadableStream<Uint8Array>, capture: AnswerCapture, clientGone: AbortSignal, waitUntil: (promise: Promise<unknown>) => void): ReadableStream<Uint8Array> {
+  if (capture.tooLarge) {
+    // Known from its Content-Length: recorded at once, and the body is not touched.
+    waitUntil(capture.end("complete"));
+    return body;
+  }
+  const [client, copy] = body.tee();
+  waitUntil(readCopy(copy.getReader(), capture, clientGone));
+  return client;
+}
+
+async function readCopy(reader: ReadableStreamDefaultReader<Uint8Array>, capture: AnswerCapture, clientGone: AbortSignal): Promise<void> {
+  const hangUp = () => void reader.cancel(clientGone.reason).catch(() => {});
+  clientGone.addEventListener("abort", hangUp);
+  if (clientGone.aborted) hangUp();
+  let how: BodyEnd = "complete";
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      capture.chunk(value);
+      if (capture.tooLarge) {
+        // Kept as too large whatever follows; the client's branch goes on alone.
+        reader.cancel().catch(() => {});
+        break;
+      }
+    }
+  } catch {
+    how = clientGone.aborted ? "client_gone" : "origin_failed";
+  } finally {
+    clientGone.removeEventListener("abort", hangUp);
+  }
+  if (clientGone.aborted && !capture.tooLarge) how = "client_gone";
+  await capture.end(how);
+}
+
+export class AnswerCapture implements BodyTap {
   private chunks: Uint8Array[] = [];
   private size = 0;
-  private tooLarge: boolean;
+  /** Past MAX_IDEMPOTENT_BODY_BYTES: kept as too large, whatever else happens. */
+  tooLarge: boolean;
   private ended = false;
   private readonly head: { status: number; statusText: string; headers: string[][] };
   private readonly keep: (answer: KeptAnswer) => Promise<void>;
@@ -50,7 +95,7 @@ class AnswerCapture implements BodyTap {
       this.chunks = [];
       return;
     }
-    // A copy: the chunk itself is handed on to the client's stream.
+    // A copy: the chunk itself may be handed on to the client's stream.
     this.chunks.push(bytes.slice());
   }
 

@@ -7,7 +7,7 @@ import type { ClaimOutcome } from "../account/types.ts";
 import { fail, type RequestContext } from "../context.ts";
 import { rateLimitHeaders, type HeaderPairs } from "../rate-limit-headers.ts";
 import type { CompiledRoute } from "../routes.ts";
-import { answerCapture, outcomeOfDeparture, outcomeOfEnvelope, type HeldClaim } from "./capture.ts";
+import { answerCapture, outcomeOfDeparture, outcomeOfEnvelope, teeForCapture, type HeldClaim } from "./capture.ts";
 import { ERROR_BODY_LIMIT_BYTES, callUpstream, readBodyPrefix, upstreamUrlFor, type CallResult, type Identity } from "./forward.ts";
 import { dropGatewayAnswerHeaders, upstreamHeaders } from "./headers.ts";
 import { bodyIsShown, normalizeUpstream, type UpstreamOutcome } from "./normalize.ts";
@@ -61,16 +61,19 @@ async function forwardAndAnswer(ctx: RequestContext, route: CompiledRoute, admit
       if (balance !== null) gatewayHeaders.push(["X-Credits-Remaining", String(balance)]);
       const chargedSuccess = charged && response.status < 300;
       const capture = admitted === null || claim === null ? null : answerCapture(ctx, admitted.identity.accountId, claim.key, response);
+      const waitUntil = (promise: Promise<unknown>) => ctx.exec.waitUntil(promise);
       let body = response.body;
-      if (body !== null && (chargedSuccess || capture !== null)) {
+      if (body !== null && chargedSuccess) {
+        // Watched (a refund if the origin breaks it), and the watcher feeds the capture too.
         body = watchBody(body, {
           contentLength: response.headers.get("Content-Length"),
           clientGone: request.signal,
-          onOriginFailure: chargedSuccess ? () => refundDebit(ctx, admitted) : null,
+          onOriginFailure: () => refundDebit(ctx, admitted),
           tap: capture,
-          waitUntil: (promise) => ctx.exec.waitUntil(promise),
+          waitUntil,
         });
-      } else if (capture !== null) ctx.exec.waitUntil(capture.end("complete"));
+      } else if (body !== null && capture !== null) body = teeForCapture(body, capture, request.signal, waitUntil);
+      else if (capture !== null) waitUntil(capture.end("complete"));
       return passThrough(response, body, gatewayHeaders, ctx.requestId);
     }
   } else {

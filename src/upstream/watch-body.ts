@@ -22,8 +22,8 @@ export interface BodyWatch {
   contentLength: string | null;
   /** Aborted when the client goes away (request.signal). */
   clientGone: AbortSignal;
-  /** Gives the debit back; called (inside waitUntil) when the origin's body fails. null: nothing was charged. */
-  onOriginFailure: (() => Promise<unknown>) | null;
+  /** Gives the debit back; called (inside waitUntil) when the origin's body fails. */
+  onOriginFailure: () => Promise<unknown>;
   tap?: BodyTap | null;
   waitUntil: (promise: Promise<unknown>) => void;
 }
@@ -54,7 +54,7 @@ async function pump(source: ReadableStream<Uint8Array>, sink: WritableStream<Uin
   const originFailed = async (error: unknown) => {
     await writer.abort(error).catch(() => {});
     await reader.cancel(error).catch(() => {});
-    await Promise.all([watch.onOriginFailure?.().catch(() => {}), tap?.end("origin_failed").catch(() => {})]);
+    await Promise.all([watch.onOriginFailure().catch(() => {}), tap?.end("origin_failed").catch(() => {})]);
   };
   let relayed = 0;
   try {

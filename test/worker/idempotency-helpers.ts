@@ -23,6 +23,8 @@ export interface SendOptions {
   idempotencyKey?: string;
   body?: BodyInit | null;
   headers?: Record<string, string>;
+  /** The request's signal: aborting it is the client going away. */
+  signal?: AbortSignal;
 }
 
 /** A request to the gateway with its own execution context. */
@@ -32,7 +34,7 @@ export async function send(path: string, options: SendOptions): Promise<Sent> {
   if (!headers.has("CF-Connecting-IP")) headers.set("CF-Connecting-IP", testIp());
   if (options.idempotencyKey !== undefined) headers.set("Idempotency-Key", options.idempotencyKey);
   const ctx = createExecutionContext();
-  const request = new Request(`${GATEWAY_URL}${path}`, { method: options.method ?? "POST", headers, body: options.body ?? null });
+  const request = new Request(`${GATEWAY_URL}${path}`, { method: options.method ?? "POST", headers, body: options.body ?? null, ...(options.signal ? { signal: options.signal } : {}) });
   const res = await worker.fetch(request, env, ctx);
   return { res, settled: () => waitOnExecutionContext(ctx) };
 }

@@ -150,6 +150,25 @@ describe("answers that are not kept", () => {
     expectSameAnswer(first, await sendAndSettle("/v1/items/pattern?bytes=1048576", { key, idempotencyKey, body: "{}" }));
   });
 
+  it("a client that leaves mid-body on a free route: the copy is dropped with it, the key stays claimed, a repeat gets 409", async () => {
+    const { accountId, key } = await accountWithKey({ plan: "unlimited" });
+    const idempotencyKey = newIdempotencyKey("left-free");
+    // The origin sends 100,000 bytes and then nothing: only the client's departure ends this.
+    const path = "/v1/items/pattern?bytes=500000&stall_after=100000";
+    const client = new AbortController();
+    const { res, settled } = await send(path, { key, idempotencyKey, body: "{}", signal: client.signal });
+    const reader = res.body!.getReader();
+    expect((await reader.read()).done).toBe(false);
+    client.abort();
+    await reader.cancel();
+    await settled();
+
+    const repeat = await send(path, { key, idempotencyKey, body: "{}" });
+    await expectEnvelope(repeat.res, "CONFLICT", "The original answer to this Idempotency-Key could not be kept", { retryAfter: false });
+    expect(await originCallsWith(idempotencyKey)).toHaveLength(1);
+    expect((await consumed(accountId)).day).toBe(1);
+  });
+
   it("a client that leaves mid-body: the charge stands, the key stays claimed, a repeat gets 409", async () => {
     const { accountId, key } = await accountWithKey({ plan: "unlimited", credits: 100 });
     const idempotencyKey = newIdempotencyKey("left");
