@@ -26,7 +26,8 @@
 // The answers kept for Idempotency-Key replays are the exception: one comes after nearly every
 // request that carries the header, nobody waits on it but the Worker's background work, and
 // a commit of its own would cost as much as the request's whole admission, so an answer
-// joins the pending batch like an admission does (GroupCommit.keepLater).
+// joins the pending batch like an admission does (GroupCommit.keepLater) — and lingers there
+// (ANSWER_LINGER_MS) for an admission's commit to carry it, rather than start one of its own.
 //
 // More kinds of rows join a batch the way debits do: a field in PendingBatch that the
 // decisions can read (a claim the next request must see), a parameter of `add`, and the
@@ -96,6 +97,17 @@ export const nextTimerTurn: Schedule = (run) => {
   setTimeout(run, 0);
 };
 
+/**
+ * How long a batch holding only answers waits for an admission to commit with. Nobody is
+ * answered by its commit (the Worker keeps answers in the background); a repeat of the request
+ * meanwhile is told the first is still in progress, and retries after a second.
+ */
+export const ANSWER_LINGER_MS = 10;
+
+export const answerLinger: Schedule = (run) => {
+  setTimeout(run, ANSWER_LINGER_MS);
+};
+
 /** Batch sizes seen since the object started, for `npm run bench` and operators. */
 export interface GroupCommitStats {
   batches: number;
@@ -105,23 +117,31 @@ export interface GroupCommitStats {
   failedAdmissions: number;
   /** How many batches held `size` admissions, ascending by size. */
   sizes: { size: number; batches: number }[];
+  /** Answers kept for Idempotency-Key replays, and the batches that held nothing else. */
+  answers: number;
+  answerOnlyBatches: number;
 }
 
 export class GroupCommit {
   private batch = new PendingBatch();
   private committed = settledLater();
   private scheduled = false;
+  private lingering = false;
   private readonly commit: CommitBatch;
   private readonly schedule: Schedule;
+  private readonly linger: Schedule;
   private readonly sizes = new Map<number, number>();
   private batches = 0;
   private failedBatches = 0;
   private admissions = 0;
   private failedAdmissions = 0;
+  private answers = 0;
+  private answerOnlyBatches = 0;
 
-  constructor(commit: CommitBatch, schedule: Schedule = nextTimerTurn) {
+  constructor(commit: CommitBatch, schedule: Schedule = nextTimerTurn, linger: Schedule = answerLinger) {
     this.commit = commit;
     this.schedule = schedule;
+    this.linger = linger;
   }
 
   /** What is decided but not committed: one more input to every decision. */
@@ -135,13 +155,24 @@ export class GroupCommit {
    */
   join(at: number, debit: PendingDebit | null, claim: NewClaim | null = null): Promise<void> {
     this.batch.add(at, debit, claim);
-    return this.commitScheduled();
+    if (!this.scheduled) {
+      this.scheduled = true;
+      this.schedule(() => this.onTimer());
+    }
+    return this.committed.promise;
   }
 
-  /** Adds an answer to keep to the pending batch; resolves or rejects with its commit. */
+  /**
+   * Adds an answer to keep to the pending batch, committed with the next admission's commit,
+   * or on its own after ANSWER_LINGER_MS; resolves or rejects with that commit.
+   */
   keepLater(answer: PendingAnswer): Promise<void> {
     this.batch.answers.push(answer);
-    return this.commitScheduled();
+    if (!this.scheduled && !this.lingering) {
+      this.lingering = true;
+      this.linger(() => this.onLinger());
+    }
+    return this.committed.promise;
   }
 
   /**
@@ -168,16 +199,15 @@ export class GroupCommit {
       admissions: this.admissions,
       failedAdmissions: this.failedAdmissions,
       sizes: [...this.sizes].sort((a, b) => a[0] - b[0]).map(([size, batches]) => ({ size, batches })),
+      answers: this.answers,
+      answerOnlyBatches: this.answerOnlyBatches,
     };
   }
 
-  /** The pending batch's commit, scheduled if it is not yet. */
-  private commitScheduled(): Promise<void> {
-    if (!this.scheduled) {
-      this.scheduled = true;
-      this.schedule(() => this.onTimer());
-    }
-    return this.committed.promise;
+  private onLinger(): void {
+    this.lingering = false;
+    // An admission's timer is due first and takes the answers with it.
+    if (!this.scheduled) this.onTimer();
   }
 
   private onTimer(): void {
@@ -196,6 +226,8 @@ export class GroupCommit {
     this.batch = new PendingBatch();
     this.committed = settledLater();
     if (batch.size > 0) this.count(batch.size);
+    else if (batch.answers.length > 0) this.answerOnlyBatches++;
+    this.answers += batch.answers.length;
     try {
       const result = this.commit(batch, alsoWrite);
       committed.resolve();
