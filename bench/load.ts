@@ -7,6 +7,9 @@ export interface LoadSpec {
   url: string;
   method?: string;
   headers?: Record<string, string>;
+  body?: string;
+  /** `[<id>]` in a header or the body becomes a fresh id per request (a new Idempotency-Key each). */
+  idReplacement?: boolean;
   connections: number;
   /** Seconds; or `amount` requests in total. */
   durationSeconds?: number;
@@ -38,6 +41,8 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     url: spec.url,
     method: spec.method ?? "GET",
     headers: spec.headers ?? {},
+    ...(spec.body !== undefined ? { body: spec.body } : {}),
+    ...(spec.idReplacement === true ? { idReplacement: true } : {}),
     connections: spec.connections,
     ...(spec.amount !== undefined ? { amount: spec.amount } : { duration: spec.durationSeconds! }),
     ...(spec.rate !== undefined ? { overallRate: spec.rate } : {}),

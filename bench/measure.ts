@@ -9,6 +9,11 @@ export interface Target {
   name: string;
   url: string;
   headers?: Record<string, string>;
+  /** GET unless given. */
+  method?: string;
+  body?: string;
+  /** `[<id>]` in a header or the body becomes a fresh id per request. */
+  idReplacement?: boolean;
   /** The process that serves it (workerd, or the bare origin), for CPU per request. */
   serverPid: number;
 }
@@ -56,7 +61,8 @@ export async function measureInRounds(targets: readonly Target[], plan: RoundPla
 
   for (let round = 0; round < plan.rounds; round++) {
     for (const target of targets) {
-      const base = { url: target.url, connections: plan.connections, ...(target.headers ? { headers: target.headers } : {}) };
+      const { url, headers, method, body, idReplacement } = target;
+      const base = { url, connections: plan.connections, ...(headers ? { headers } : {}), ...(method ? { method } : {}), ...(body !== undefined ? { body } : {}), ...(idReplacement ? { idReplacement } : {}) };
       if (plan.warmupSeconds > 0) await runLoad({ ...base, durationSeconds: plan.warmupSeconds });
       const cpuBefore = cpuTimeMs(target.serverPid) ?? 0;
       const ownBefore = sum(pids().map((pid) => cpuTimeMs(pid) ?? 0));

@@ -10,6 +10,52 @@ import type { Measurement, TargetFigures } from "./measure.ts";
 /** Issue 6's goals for the authenticated route, against the pass-through Worker. */
 export const GOALS = { minThroughputRatio: 0.6, maxAddedP50Ms: 1, maxAddedP99Ms: 5 };
 
+/** Issue 12's goal: a POST carrying an Idempotency-Key costs at most this much more server CPU than one without. */
+export const IDEMPOTENCY_MAX_CPU_RATIO = 1.25;
+
+export interface IdempotencyNames {
+  /** The same POST without the header, with a new key each time, and with one key over and over. */
+  plain: string;
+  keyed: string;
+  replayed: string;
+}
+
+export interface IdempotencyCost {
+  load: string;
+  plainCpuUs: number;
+  keyedCpuUs: number;
+  replayedCpuUs: number;
+  /** keyed ÷ plain: goal ≤ IDEMPOTENCY_MAX_CPU_RATIO. */
+  keyedRatio: number;
+  /** replayed ÷ keyed: a replay should cost less than a forwarded request. */
+  replayedRatio: number;
+  otherProcessesCpuShare: number;
+}
+
+export function idempotencyCost(load: string, measurement: Measurement, names: IdempotencyNames): IdempotencyCost {
+  const cpu = (name: string) => find(measurement, name).serverCpuUsPerRequest;
+  const [plainCpuUs, keyedCpuUs, replayedCpuUs] = [cpu(names.plain), cpu(names.keyed), cpu(names.replayed)];
+  return { load, plainCpuUs, keyedCpuUs, replayedCpuUs, keyedRatio: keyedCpuUs / plainCpuUs, replayedRatio: replayedCpuUs / keyedCpuUs, otherProcessesCpuShare: measurement.otherProcessesCpuShare };
+}
+
+export function idempotencyLines(costs: readonly IdempotencyCost[]): string {
+  const lines = ["Idempotency-Key on the same route (server CPU per request, medians over rounds):"];
+  for (const c of costs) {
+    lines.push(
+      `  ${c.load}: POST ${c.plainCpuUs.toFixed(0)} µs; with a new key ${c.keyedCpuUs.toFixed(0)} µs = ${signedPercent(c.keyedRatio)} ` +
+        `(goal ≤ +${((IDEMPOTENCY_MAX_CPU_RATIO - 1) * 100).toFixed(0)} %) ${mark(c.keyedRatio <= IDEMPOTENCY_MAX_CPU_RATIO)}; ` +
+        `a replay ${c.replayedCpuUs.toFixed(0)} µs = ${c.replayedRatio.toFixed(2)}× a forwarded keyed POST (goal < 1) ${mark(c.replayedRatio < 1)}; ` +
+        `other processes ${(c.otherProcessesCpuShare * 100).toFixed(0)} %`,
+    );
+  }
+  return lines.join("\n");
+}
+
+function signedPercent(ratio: number): string {
+  const percent = (ratio - 1) * 100;
+  return `${percent >= 0 ? "+" : ""}${percent.toFixed(0)} %`;
+}
+
 /** Above this share of CPU taken by other processes, figures under load are not representative. */
 const BUSY_MACHINE_SHARE = 0.15;
 

@@ -19,7 +19,7 @@ import { groupCommitStats, startBenchGateway, startPassThrough } from "./gateway
 import { machineInfo } from "./machine.ts";
 import { measureInRounds, type Target } from "./measure.ts";
 import { startOriginProcess } from "./origin.ts";
-import { admissionTable, checkLines, compare, cpuTable, goalLines, kib, loadTable, summary, verdict, writeJson } from "./report.ts";
+import { admissionTable, checkLines, compare, cpuTable, goalLines, idempotencyCost, idempotencyLines, kib, loadTable, summary, verdict, writeJson } from "./report.ts";
 import { DEAD_KEYED, DEAD_PUBLIC, SECOND_KEYED, SECOND_PUBLIC, measureUpstreams, upstreamsTable } from "./upstreams.ts";
 
 const { values: args } = parseArgs({
@@ -41,6 +41,13 @@ const PASS_THROUGH = "pass-through Worker";
 const PUBLIC = "gateway: public route";
 const AUTHENTICATED = "gateway: key + limits";
 const CREDIT = "gateway: key + limits + credit";
+/** The same route, POST (issue 12): without the header, with a new Idempotency-Key each time, with one key over and over. */
+const POSTED = "gateway: key + limits, POST";
+const KEYED = "gateway: POST + Idempotency-Key, new";
+const REPLAYED = "gateway: POST + Idempotency-Key, replayed";
+const IDEMPOTENCY = { plain: POSTED, keyed: KEYED, replayed: REPLAYED };
+/** A small JSON body, as an order or a prompt would be. */
+const POST_BODY = JSON.stringify({ item: "lamp", quantity: 1, note: "x".repeat(64) });
 /** The account every key-protected target of the load runs on. */
 const LOAD_ACCOUNT = "load";
 /** The same small origin answer for every target. */
@@ -68,6 +75,21 @@ try {
     { name: PUBLIC, url: `${gateway.url}/v1/public/${ORIGIN_ANSWER}`, serverPid: gateway.workerdPid },
     { name: AUTHENTICATED, url: `${gateway.url}/v1/orders/${ORIGIN_ANSWER}`, headers: auth, serverPid: gateway.workerdPid },
     { name: CREDIT, url: `${gateway.url}/v1/credit/${ORIGIN_ANSWER}`, headers: auth, serverPid: gateway.workerdPid },
+    ...(
+      [
+        { name: POSTED, headers: {} },
+        // autocannon puts a fresh id in place of [<id>] in every request.
+        { name: KEYED, headers: { "Idempotency-Key": "bench-[<id>]" }, idReplacement: true },
+        { name: REPLAYED, headers: { "Idempotency-Key": `bench-replayed-${started}` } },
+      ] as { name: string; headers: Record<string, string>; idReplacement?: boolean }[]
+    ).map(({ headers, ...target }) => ({
+      ...target,
+      url: `${gateway.url}/v1/orders/${ORIGIN_ANSWER}`,
+      method: "POST",
+      body: POST_BODY,
+      headers: { ...auth, "Content-Type": "application/json", ...headers },
+      serverPid: gateway.workerdPid,
+    })),
   ];
   const ownPids = () => [origin.pid, secondOrigin.pid, passThrough.workerdPid, gateway.workerdPid];
   const afterRun = () => origin.forget();
@@ -82,6 +104,10 @@ try {
   const verdicts = [
     verdict(`under load (${CONNECTIONS} connections)`, saturatedComparison, AUTHENTICATED),
     verdict("one client at a time (1 connection)", unloadedComparison, AUTHENTICATED),
+  ];
+  const idempotency = [
+    idempotencyCost(`under load (${CONNECTIONS} connections)`, saturated, IDEMPOTENCY),
+    idempotencyCost("one client at a time (1 connection)", unloaded, IDEMPOTENCY),
   ];
 
   const upstreams = args["skip-upstreams"]
@@ -104,6 +130,8 @@ try {
     console.log(upstreamsTable(upstreams));
   }
   console.log();
+  console.log(idempotencyLines(idempotency));
+  console.log();
   console.log(checkLines(checks));
   console.log();
   console.log(cpuTable(cpu));
@@ -122,6 +150,7 @@ try {
     saturated: { ...saturated, comparison: saturatedComparison },
     unloaded: { ...unloaded, comparison: unloadedComparison },
     goals: verdicts,
+    idempotency,
     exactness: checks,
     pipelineCpu: cpu,
     bundle: { rawBytes: bundle.rawBytes, gzipBytes: bundle.gzipBytes },
@@ -131,8 +160,11 @@ try {
   });
   const summaryPath = join(ROOT, "bench/results/summary.json");
   const ratioOf = (name: string) => upstreams?.claims.find((c) => c.name === name)?.ratio ?? null;
+  const [underLoad] = idempotency;
   writeJson(summaryPath, {
     ...summary({ at: new Date(started).toISOString(), saturated, comparison: saturatedComparison, names: { passThrough: PASS_THROUGH, public: PUBLIC, keyed: AUTHENTICATED, credit: CREDIT }, httpBatches, admission }),
+    idempotency_key_cpu_ratio: underLoad!.keyedRatio,
+    idempotency_replay_cpu_ratio: underLoad!.replayedRatio,
     // workerd CPU per response against the same kind of route to the default upstream.
     second_upstream_public_cpu_ratio: ratioOf(SECOND_PUBLIC),
     second_upstream_keyed_cpu_ratio: ratioOf(SECOND_KEYED),

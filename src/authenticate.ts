@@ -64,7 +64,7 @@ export async function readCredentials(headers: Headers): Promise<Credentials> {
 }
 
 /** A denial from the account's object, as the envelope describes it. */
-export function denialSpec(admission: Exclude<Admission, { outcome: "admitted" | "not_committed" }>): Omit<ErrorSpec, "headers"> {
+export function denialSpec(admission: Exclude<Admission, { outcome: "admitted" | "replay" | "idempotency_refused" | "not_committed" }>): Omit<ErrorSpec, "headers"> {
   switch (admission.outcome) {
     case "invalid_key":
       return { code: "UNAUTHORIZED", message: AUTH_MESSAGES.invalid };

@@ -1,4 +1,5 @@
 // What every stage of one request shares: who it is, when it started, what to log.
+import type { IdempotencyRefusal } from "./account/idempotency.ts";
 import type { Config } from "./config.ts";
 import { errorResponse, type ErrorSpec } from "./envelope.ts";
 
@@ -18,6 +19,8 @@ export interface LogFields {
   account?: string;
   key?: string;
   code?: string;
+  /** SPEC 11: what the request's Idempotency-Key met (account/idempotency.ts's refusals, or first / replay). */
+  idempotency?: "first" | "replay" | IdempotencyRefusal["reason"];
   /** For operators only; never sent to the client. */
   error?: string;
 }

@@ -12,6 +12,8 @@ const EXPOSE_HEADERS = [
   "X-RateLimit-Remaining",
   "X-RateLimit-Reset",
   "X-Credits-Remaining",
+  // SPEC 11: a page can tell a replayed answer from a first one.
+  "Idempotent-Replayed",
 ].join(", ");
 const PREFLIGHT_MAX_AGE_SECONDS = 86_400;
 const HEADER_TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;

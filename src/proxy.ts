@@ -1,13 +1,17 @@
 // Every path outside /_gateway/: route → the upstream's breaker → (public? straight on) →
-// throttle → key → one admission call → relay to the origin. Read top to bottom, it is the
-// request path of DESIGN.md.
+// throttle → key → Idempotency-Key → one admission call (limits, credits, the key's claim) →
+// relay to the origin, or the first answer replayed. Read top to bottom, it is the request
+// path of DESIGN.md.
+import type { WindowState } from "./account/limiter.ts";
 import type { Admission } from "./account/types.ts";
 import { accountStub } from "./account/stub.ts";
 import { authFailure, clientAddress, denialSpec, readCredentials, throttled, AUTH_MESSAGES } from "./authenticate.ts";
 import { fail, type RequestContext } from "./context.ts";
 import type { ErrorSpec } from "./envelope.ts";
+import { refusalSpec, replayResponse } from "./idempotency/answers.ts";
+import { readIdempotency } from "./idempotency/request.ts";
 import { MALFORMED_PATH } from "./paths.ts";
-import { rateLimitHeaders } from "./rate-limit-headers.ts";
+import { rateLimitHeaders, type HeaderPairs } from "./rate-limit-headers.ts";
 import { matchRoute, type RouteMatch } from "./routes.ts";
 import { refund } from "./upstream/refund.ts";
 import { relay } from "./upstream/relay.ts";
@@ -52,7 +56,7 @@ export async function proxy(ctx: RequestContext): Promise<Response> {
 }
 
 async function admitAndRelay(ctx: RequestContext, { route, scope }: RouteMatch, target: ForwardTarget): Promise<Response> {
-  const { request, config } = ctx;
+  const { request, url, path, config } = ctx;
   if (route.public) return relay(ctx, target, null);
 
   const now = Date.now();
@@ -64,6 +68,11 @@ async function admitAndRelay(ctx: RequestContext, { route, scope }: RouteMatch, 
   if (!credentials.ok) return fail(ctx, authFailure(config, address, now, credentials.message));
   const { key, keyHash } = credentials;
 
+  // SPEC 11: the key checked, the body read (at most 1 MiB) and fingerprinted for the claim.
+  const idempotency = await readIdempotency(request, path, url.search);
+  if (!idempotency.ok) return fail(ctx, idempotency.spec);
+  const { guarded } = idempotency;
+
   let admission: Admission;
   try {
     admission = await accountStub(ctx.env, key.accountId).admit({
@@ -72,23 +81,32 @@ async function admitAndRelay(ctx: RequestContext, { route, scope }: RouteMatch, 
       keyHash,
       scope,
       cost: route.credits,
+      ...(guarded === null ? {} : { idempotency: guarded.claim }),
     });
   } catch (error) {
     // Admission is not idempotent (it takes a slot), so it is never retried: fail closed.
     ctx.log.error = `admission failed: ${error instanceof Error ? error.message : String(error)}`;
-    return admissionFailed(ctx, key.accountId, route.credits);
+    return admissionFailed(ctx, key.accountId, route.credits, guarded?.claim.key ?? null);
   }
 
   ctx.log.account = key.accountId;
   ctx.log.key = key.keyId;
   switch (admission.outcome) {
     case "admitted":
+      if (guarded !== null) ctx.log.idempotency = "first";
       return relay(ctx, target, {
         identity: { accountId: key.accountId, keyId: key.keyId },
         windows: admission.windows,
         cost: route.credits,
         balance: admission.balance,
+        claim: guarded === null ? null : { key: guarded.claim.key, body: guarded.body },
       });
+    case "replay":
+      ctx.log.idempotency = "replay";
+      return replayResponse(ctx, admission.answer, admittedHeaders(admission.windows, admission.balance));
+    case "idempotency_refused":
+      ctx.log.idempotency = admission.refusal.reason;
+      return fail(ctx, refusalSpec(admission.refusal));
     case "invalid_key":
       return fail(ctx, authFailure(config, address, now, AUTH_MESSAGES.invalid));
     case "rate_limited":
@@ -104,15 +122,27 @@ async function admitAndRelay(ctx: RequestContext, { route, scope }: RouteMatch, 
   }
 }
 
+/** What an admitted request's answer says of the account: its limits, and its balance on a route with a cost. */
+function admittedHeaders(windows: readonly WindowState[], balance: number | null): HeaderPairs {
+  const headers = rateLimitHeaders(windows);
+  if (balance !== null) headers.push(["X-Credits-Remaining", String(balance)]);
+  return headers;
+}
+
 /**
  * The 500 for an admission whose answer never came. Its writes may have committed before
  * the answer was lost, so a debit is given back: settle() refunds what the ledger holds for
- * this request, and nothing if there is nothing. The message claims only what is known.
+ * this request, and nothing if there is nothing — and releases an Idempotency-Key it may
+ * have claimed, since nothing was forwarded. The message claims only what is known.
  */
-async function admissionFailed(ctx: RequestContext, accountId: string, cost: number): Promise<Response> {
+async function admissionFailed(ctx: RequestContext, accountId: string, cost: number, claimedKey: string | null): Promise<Response> {
   const unchecked = "The gateway could not check this request's limits.";
-  if (cost === 0) return fail(ctx, ADMISSION_NOT_TAKEN);
-  const balance = await refund(ctx, { accountId, amount: cost, certain: false });
+  const claim = claimedKey === null ? null : { key: claimedKey, answer: null };
+  if (cost === 0) {
+    if (claim !== null) await refund(ctx, { accountId, amount: 0, certain: false, claim });
+    return fail(ctx, ADMISSION_NOT_TAKEN);
+  }
+  const balance = await refund(ctx, { accountId, amount: cost, certain: false, claim });
   if (balance === null) {
     const message = `${unchecked} Nothing was forwarded; any credits taken for it will be given back. Retry shortly.`;
     return fail(ctx, { code: "INTERNAL_ERROR", message, retryAfterSeconds: 1 });

@@ -8,9 +8,22 @@ import { loadConfig, planLimits, type PlanLimits } from "../config.ts";
 import { isoSeconds } from "../envelope.ts";
 import { digestsEqual } from "../secrets.ts";
 import { GroupCommit, type GroupCommitStats, type PendingBatch, type PendingDebit } from "./batch.ts";
+import {
+  DEFAULT_IDEMPOTENCY_BOUNDS,
+  answerToKeep,
+  decideClaim,
+  expiryOf,
+  secondsUntil,
+  type ClaimDecision,
+  type IdempotencyBounds,
+  type IdempotencyClaim,
+  type KeptAnswer,
+  type NewClaim,
+} from "./idempotency.ts";
+import { IdempotencyStore } from "./idempotency-store.ts";
 import { decide, dayNumberOf, type UsageSnapshot } from "./limiter.ts";
 import { AccountStore, type StoredState } from "./store.ts";
-import type { AccountSummary, AccountView, AdminResult, Admission, AdmitRequest, KeyView, NewKey } from "./types.ts";
+import type { AccountSummary, AccountView, AdminResult, Admission, AdmitRequest, ClaimOutcome, KeyView, NewKey } from "./types.ts";
 import { USAGE_RETENTION_HOURS, hourOf, zeroCounts, type UsageHour } from "./usage.ts";
 import { accountView, keyView, type StoredKey } from "./view.ts";
 
@@ -25,9 +38,16 @@ const LEDGER_RETENTION_MS = 3_600_000;
 const LEDGER_PRUNE_EVERY_MS = 60_000;
 /** Credit movements shown in the account view. */
 const LEDGER_VIEW_ROWS = 20;
+/** Expired Idempotency-Key records are pruned by an alarm, at most this often. */
+const IDEMPOTENCY_PRUNE_EVERY_MS = 60_000;
 
 export class AccountDO extends DurableObject<Env> {
   private readonly store: AccountStore;
+  private readonly idempotency: IdempotencyStore;
+  /** Bounds of the account's Idempotency-Key records; tests lower them on an instance. */
+  protected idempotencyBounds: IdempotencyBounds = DEFAULT_IDEMPOTENCY_BOUNDS;
+  /** When the pruning alarm is set for, as far as this instance knows; null: none or unknown. */
+  private alarmAt: number | null = null;
   /**
    * What storage holds, committed; `account` is null until one is created here. Admissions
    * not yet committed are in `commits.pending`, never here.
@@ -42,6 +62,7 @@ export class AccountDO extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.store = new AccountStore(ctx.storage.sql);
+    this.idempotency = new IdempotencyStore(ctx.storage.sql);
     if (this.store.exists()) ctx.storage.transactionSync(() => this.store.migrate());
     this.state = this.load();
     this.commits = new GroupCommit((batch, alsoWrite) => this.atomically(() => this.commitBatch(batch, alsoWrite)));
@@ -67,6 +88,13 @@ export class AccountDO extends DurableObject<Env> {
     }
 
     const pending = this.commits.pending;
+    // The key's claim, decided in the same synchronous step as the limits and the credits.
+    // Like every decision here, it may have read the pending batch (a claim made a moment
+    // ago), so it stands only once that batch is committed.
+    const idempotency = req.idempotency === undefined ? null : this.decideIdempotency(req.idempotency, now);
+    if (idempotency?.kind === "refused") {
+      return answerOnce(this.commits.pendingCommitted(), { outcome: "idempotency_refused", refusal: idempotency.refusal });
+    }
     const decision = decide(this.limits(), this.snapshot(), pending.admissions, now);
     const balance = account.credits - pending.debited;
     // A denial counted the pending admissions, so it stands only once they are committed.
@@ -75,13 +103,20 @@ export class AccountDO extends DurableObject<Env> {
       this.commits.countRefusal(now, key.id, "rate_limited");
       return answerOnce(this.commits.pendingCommitted(), { outcome: "rate_limited", deniedBy, retryAfterSeconds, windows });
     }
+    // A replay takes its slot like any request (so replays cannot flood the object) and no
+    // credit; the usage history does not count it as admitted, since nothing is forwarded.
+    if (idempotency?.kind === "replay") {
+      const replay: Admission = { outcome: "replay", windows: decision.windows, balance: req.cost > 0 ? balance : null, answer: idempotency.answer };
+      return answerOnce(this.commits.join(now, null, null), replay);
+    }
     if (balance < req.cost) {
       this.commits.countRefusal(now, key.id, "insufficient_credits");
       return answerOnce(this.commits.pendingCommitted(), { outcome: "insufficient_credits", cost: req.cost, balance });
     }
 
     const debit: PendingDebit | null = req.cost > 0 ? { at: now, requestId: req.requestId, keyId: key.id, cost: req.cost, balance: balance - req.cost } : null;
-    return answerOnce(this.commits.join(now, key.id, debit), { outcome: "admitted", windows: decision.windows, balance: debit === null ? null : debit.balance });
+    const claim: NewClaim | null = idempotency?.kind === "first" ? { ...req.idempotency!, requestId: req.requestId, at: now, replaces: idempotency.replaces } : null;
+    return answerOnce(this.commits.join(now, key.id, debit, claim), { outcome: "admitted", windows: decision.windows, balance: debit === null ? null : debit.balance });
   }
 
   /**
@@ -93,7 +128,7 @@ export class AccountDO extends DurableObject<Env> {
    * ledger no longer holds the request at all: its debit was pruned (LEDGER_RETENTION_MS)
    * while a long body streamed. Returns the balance, or null when this object holds no account.
    */
-  settle(requestId: string, debited = 0): number | null {
+  settle(requestId: string, debited = 0, claim: ClaimOutcome | null = null): number | null {
     const { account } = this.state;
     if (account === null) return null;
     // A refund does not wait for a batch: it commits now, after the pending admissions and in
@@ -104,13 +139,16 @@ export class AccountDO extends DurableObject<Env> {
       const movements = this.store.movementsOf(requestId);
       return movements.rows > 0 ? -movements.net : debited;
     };
-    if (this.commits.pending.size === 0 && outstanding() <= 0) return account.credits;
+    if (this.commits.pending.size === 0 && claim === null && outstanding() <= 0) return account.credits;
     return this.commits.commitNow(() => {
       const amount = outstanding();
+      const now = this.clock();
       if (amount > 0) {
-        this.moveCredits(amount, "refund", requestId, this.clock());
+        this.moveCredits(amount, "refund", requestId, now);
         this.countRefund(requestId, amount);
       }
+      // `claim` (SPEC 11): released with the refund, or its 4xx kept, in this same write.
+      if (claim !== null) this.resolveClaim(requestId, claim.key, claim.answer, now);
       return this.state.account!.credits;
     });
   }
@@ -132,6 +170,28 @@ export class AccountDO extends DurableObject<Env> {
     }
     // Rows past the retention are not answered even before a commit has pruned them.
     return this.store.usageHours(Math.max(fromHour, oldestKeptHour(hourOf(this.clock()))), toHour);
+  }
+
+  /**
+   * The answer of a request that claimed `key` (a 2xx or 3xx, once its body has passed), kept
+   * for replay. Only the request that holds the claim can answer it; a claim released or
+   * expired meanwhile is left alone.
+   */
+  async keepAnswer(requestId: string, key: string, answer: KeptAnswer): Promise<void> {
+    if (this.state.account === null) return;
+    // With the next batch: nobody waits for it but the Worker's background work (batch.ts).
+    await this.commits.keepLater({ requestId, key, answer, at: this.clock() });
+  }
+
+  /** Prunes expired Idempotency-Key records, and sets itself for the next one to expire. */
+  override async alarm(): Promise<void> {
+    this.alarmAt = null;
+    if (this.state.account === null) return;
+    const now = this.clock();
+    this.commits.commitNow(() => this.idempotency.pruneExpired(now));
+    const next = this.idempotency.nextExpiryAfter(now);
+    // At most one alarm a minute, however many records expire one after another.
+    if (next !== null) this.schedulePruning(Math.max(next, now + IDEMPOTENCY_PRUNE_EVERY_MS));
   }
 
   /** Batch sizes since this object started (bench, operators); not reachable over HTTP. */
@@ -243,8 +303,13 @@ export class AccountDO extends DurableObject<Env> {
       const last = batch.admissions.at(-1)!;
       this.recordAdmissions(batch.admissions);
       if (batch.debits.length > 0) this.recordDebits(batch.debits);
+      if (batch.claims.size > 0) {
+        this.idempotency.insertClaims(batch.claims.values());
+        this.schedulePruning(expiryOf(batch.claims.values().next().value!.at));
+      }
       this.pruneLedger(last);
     }
+    for (const { requestId, key, answer, at } of batch.answers) this.resolveClaim(requestId, key, answer, at);
     if (!batch.usage.isEmpty) this.store.addUsage(batch.usage.rows());
     // Not before the account (and its tables) exist: createAccount's own write makes them.
     if (this.state.account !== null) this.pruneUsage();
@@ -252,6 +317,8 @@ export class AccountDO extends DurableObject<Env> {
   }
 
   private load(): StoredState {
+    this.idempotency?.reset();
+    this.alarmAt = null;
     const state = this.store.load();
     // After a restart the clock must not run behind what was already recorded.
     this.lastNow = Math.max(this.lastNow, state.minute.times.at(-1) ?? 0);
@@ -348,6 +415,46 @@ export class AccountDO extends DurableObject<Env> {
     if (hour === this.lastUsagePruneHour) return;
     this.lastUsagePruneHour = hour;
     this.store.pruneUsage(oldestKeptHour(hour));
+  }
+
+  /**
+   * What a request with an Idempotency-Key meets (SPEC 11): its record pending in the batch or
+   * committed, and for a new key, room under the account's bound — past it, a new key is
+   * refused (409) rather than run without the guarantee.
+   */
+  private decideIdempotency(claim: IdempotencyClaim, now: number): Exclude<ClaimDecision, { kind: "first" }> | { kind: "first"; replaces: boolean } {
+    const pending = this.commits.pending.claims.get(claim.key);
+    const record = pending === undefined ? this.idempotency.find(claim.key) : { fingerprint: pending.fingerprint, claimedAt: pending.at, expiresAt: expiryOf(pending.at), answer: null };
+    const decision = decideClaim(record, claim.fingerprint, now);
+    if (decision.kind !== "first") return decision;
+    const first = { kind: "first", replaces: record !== null } as const;
+
+    const { maxRecords } = this.idempotencyBounds;
+    const held = this.idempotency.records + this.commits.pending.claims.size;
+    if (held < maxRecords || held - this.idempotency.expiredBy(now) < maxRecords) return first;
+    const freedAt = this.idempotency.nextExpiryAfter(now) ?? expiryOf(now);
+    return { kind: "refused", refusal: { reason: "full", retryAfterSeconds: secondsUntil(freedAt, now) } };
+  }
+
+  /** Keeps `answer` for the claim `requestId` holds on `key`, or releases it when `answer` is null. */
+  private resolveClaim(requestId: string, key: string, answer: KeptAnswer | null, now: number): void {
+    if (answer === null) {
+      this.idempotency.release(key, requestId);
+      return;
+    }
+    const kept = answerToKeep(answer, this.idempotency.keptBytes, this.idempotencyBounds);
+    if (this.idempotency.answer(key, requestId, kept, now)) this.schedulePruning(expiryOf(now));
+  }
+
+  /** Makes sure the pruning alarm fires by `at`. */
+  private schedulePruning(at: number): void {
+    if (this.alarmAt !== null && this.alarmAt <= at) return;
+    this.alarmAt = at;
+    // Under the output gate like every write; a failure is the runtime's to report, and the
+    // next write sets it again.
+    this.ctx.storage.setAlarm(at).catch(() => {
+      this.alarmAt = null;
+    });
   }
 
   private pruneLedger(now: number): void {

@@ -23,6 +23,11 @@
 //
 // Writes that are not admissions (refunds, the admin API) do not wait for a timer: they
 // commit the pending batch and their own write together, at once (GroupCommit.commitNow).
+// The answers kept for Idempotency-Key replays are the exception: one comes after nearly every
+// request that carries the header, nobody waits on it but the Worker's background work, and
+// a commit of its own would cost as much as the request's whole admission, so an answer
+// joins the pending batch like an admission does (GroupCommit.keepLater) — and lingers there
+// (ANSWER_LINGER_MS) for an admission's commit to carry it, rather than start one of its own.
 //
 // The refusals the object decides (402, 403, 429) join a batch too, for their line in the
 // usage history (usage.ts), and schedule its commit if none is. Their answers do not wait for
@@ -31,8 +36,9 @@
 //
 // More kinds of rows join a batch the way debits do: a field in PendingBatch that the
 // decisions can read (a claim the next request must see), a parameter of `add`, and the
-// statements that write it in AccountDO's commit.
-
+// statements that write it in AccountDO's commit. Idempotency-Key claims do: the next request
+// with the same key, in the same batch, must meet the claim (SPEC 11).
+import type { KeptAnswer, NewClaim } from "./idempotency.ts";
 import { UsageTally, type Refusal } from "./usage.ts";
 
 /** One credit debit of a pending admission; `balance` is the account's after it. */
@@ -45,6 +51,14 @@ export interface PendingDebit {
   balance: number;
 }
 
+/** An answer to keep for the claim `requestId` holds on `key` (SPEC 11). */
+export interface PendingAnswer {
+  requestId: string;
+  key: string;
+  answer: KeptAnswer;
+  at: number;
+}
+
 /** The writes of the admissions decided but not yet committed. */
 export class PendingBatch {
   /** Admission times, ascending (the object's clock never runs backwards). */
@@ -55,24 +69,33 @@ export class PendingBatch {
   debited = 0;
   /** The usage history's increments, by key and hour: admissions and refusals. */
   readonly usage = new UsageTally();
+  /** Idempotency-Key claims, by key. */
+  readonly claims = new Map<string, NewClaim>();
+  /** Answers of earlier claims, to keep for replay; not admissions. */
+  readonly answers: PendingAnswer[] = [];
 
   /** Admissions in the batch. */
   get size(): number {
     return this.admissions.length;
   }
 
-  /** Nothing to write: no admission and no refusal. */
+  /** Nothing to write: no admission, no refusal, no answer. */
   get isEmpty(): boolean {
-    return this.admissions.length === 0 && this.usage.isEmpty;
+    return this.admissions.length === 0 && this.usage.isEmpty && this.answers.length === 0;
   }
 
-  add(at: number, keyId: string, debit: PendingDebit | null): void {
+  /**
+   * One admission: its slot, its debit, its claim. `keyId` is whose usage it counts as, or
+   * null for a replay (SPEC 13 counts requests forwarded to the origin; a replay is not).
+   */
+  add(at: number, keyId: string | null, debit: PendingDebit | null, claim: NewClaim | null = null): void {
     this.admissions.push(at);
     if (debit !== null) {
       this.debits.push(debit);
       this.debited += debit.cost;
     }
-    this.usage.admitted(at, keyId, debit?.cost ?? 0);
+    if (keyId !== null) this.usage.admitted(at, keyId, debit?.cost ?? 0);
+    if (claim !== null) this.claims.set(claim.key, claim);
   }
 
   refuse(at: number, keyId: string, refusal: Refusal): void {
@@ -93,6 +116,17 @@ export const nextTimerTurn: Schedule = (run) => {
   setTimeout(run, 0);
 };
 
+/**
+ * How long a batch holding only answers waits for an admission to commit with. Nobody is
+ * answered by its commit (the Worker keeps answers in the background); a repeat of the request
+ * meanwhile is told the first is still in progress, and retries after a second.
+ */
+export const ANSWER_LINGER_MS = 10;
+
+export const answerLinger: Schedule = (run) => {
+  setTimeout(run, ANSWER_LINGER_MS);
+};
+
 /** Batch sizes (admissions per commit) since the object started, for `npm run bench` and operators. */
 export interface GroupCommitStats {
   batches: number;
@@ -102,23 +136,31 @@ export interface GroupCommitStats {
   failedAdmissions: number;
   /** How many batches held `size` admissions, ascending by size. */
   sizes: { size: number; batches: number }[];
+  /** Answers kept for Idempotency-Key replays, and the batches that held no admission. */
+  answers: number;
+  answerOnlyBatches: number;
 }
 
 export class GroupCommit {
   private batch = new PendingBatch();
   private committed = settledLater();
   private scheduled = false;
+  private lingering = false;
   private readonly commit: CommitBatch;
   private readonly schedule: Schedule;
+  private readonly linger: Schedule;
   private readonly sizes = new Map<number, number>();
   private batches = 0;
   private failedBatches = 0;
   private admissions = 0;
   private failedAdmissions = 0;
+  private answers = 0;
+  private answerOnlyBatches = 0;
 
-  constructor(commit: CommitBatch, schedule: Schedule = nextTimerTurn) {
+  constructor(commit: CommitBatch, schedule: Schedule = nextTimerTurn, linger: Schedule = answerLinger) {
     this.commit = commit;
     this.schedule = schedule;
+    this.linger = linger;
   }
 
   /** What is decided but not committed: one more input to every decision. */
@@ -130,9 +172,22 @@ export class GroupCommit {
    * Adds one admission to the pending batch. Resolves once the batch is committed; rejects
    * with the commit's error if it is not.
    */
-  join(at: number, keyId: string, debit: PendingDebit | null): Promise<void> {
-    this.batch.add(at, keyId, debit);
+  join(at: number, keyId: string | null, debit: PendingDebit | null, claim: NewClaim | null = null): Promise<void> {
+    this.batch.add(at, keyId, debit, claim);
     return this.scheduleCommit();
+  }
+
+  /**
+   * Adds an answer to keep to the pending batch, committed with the next commit of admissions
+   * or refusals, or on its own after ANSWER_LINGER_MS; resolves or rejects with that commit.
+   */
+  keepLater(answer: PendingAnswer): Promise<void> {
+    this.batch.answers.push(answer);
+    if (!this.scheduled && !this.lingering) {
+      this.lingering = true;
+      this.linger(() => this.onLinger());
+    }
+    return this.committed.promise;
   }
 
   /**
@@ -169,6 +224,8 @@ export class GroupCommit {
       admissions: this.admissions,
       failedAdmissions: this.failedAdmissions,
       sizes: [...this.sizes].sort((a, b) => a[0] - b[0]).map(([size, batches]) => ({ size, batches })),
+      answers: this.answers,
+      answerOnlyBatches: this.answerOnlyBatches,
     };
   }
 
@@ -178,6 +235,12 @@ export class GroupCommit {
       this.schedule(() => this.onTimer());
     }
     return this.committed.promise;
+  }
+
+  private onLinger(): void {
+    this.lingering = false;
+    // A timer already scheduled (an admission's) is due first and takes the answers with it.
+    if (!this.scheduled) this.onTimer();
   }
 
   private onTimer(): void {
@@ -196,6 +259,8 @@ export class GroupCommit {
     this.batch = new PendingBatch();
     this.committed = settledLater();
     if (batch.size > 0) this.count(batch.size);
+    else if (batch.answers.length > 0) this.answerOnlyBatches++;
+    this.answers += batch.answers.length;
     try {
       const result = this.commit(batch, alsoWrite);
       committed.resolve();

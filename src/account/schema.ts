@@ -51,6 +51,22 @@ const MIGRATIONS: readonly string[] = [
      credits_spent INTEGER NOT NULL,  -- debits less refunds
      PRIMARY KEY (hour, key_id)       -- reads and pruning are ranges of hours
    ) WITHOUT ROWID;`,
+  // v3: Idempotency-Key records (SPEC 11; account/idempotency-store.ts)
+  `CREATE TABLE idempotency_keys (
+     key TEXT PRIMARY KEY,            -- the header's value, as sent
+     fingerprint TEXT NOT NULL,       -- SHA-256 hex of method, path, query and body
+     request_id TEXT NOT NULL,        -- the request that claimed it: only it may answer or release it
+     claimed_at INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL,
+     state TEXT NOT NULL CHECK (state IN ('in_flight', 'response', 'envelope', 'too_large', 'not_kept')),
+     status INTEGER,                  -- response: the origin's status, reason phrase, headers (JSON pairs), body
+     status_text TEXT,
+     headers TEXT,
+     body BLOB,
+     code TEXT,                       -- envelope: the code and message a 4xx became
+     message TEXT
+   );
+   CREATE INDEX idempotency_keys_by_expiry ON idempotency_keys (expires_at);`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

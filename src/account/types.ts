@@ -1,5 +1,6 @@
 // The values that cross the Durable Object RPC boundary. Expected outcomes (an unknown key,
 // a denied limit, a short balance) are data, never exceptions: exceptions are faults.
+import type { IdempotencyClaim, IdempotencyRefusal, KeptAnswer, ReplayableAnswer } from "./idempotency.ts";
 import type { WindowName, WindowState } from "./limiter.ts";
 
 export interface AdmitRequest {
@@ -10,6 +11,8 @@ export interface AdmitRequest {
   scope: string;
   /** Credits this operation costs; 0 for none. */
   cost: number;
+  /** The request's Idempotency-Key and fingerprint (SPEC 11), when it carries one. */
+  idempotency?: IdempotencyClaim;
 }
 
 export type Admission =
@@ -19,6 +22,13 @@ export type Admission =
       /** The balance after the debit; null when the route costs nothing. */
       balance: number | null;
     }
+  /**
+   * The Idempotency-Key's first answer, again (SPEC 11): admitted (a rate-limit slot taken),
+   * charged nothing, the origin not called. `balance` is the current one on a route with a cost.
+   */
+  | { outcome: "replay"; windows: WindowState[]; balance: number | null; answer: ReplayableAnswer }
+  /** Refused for its Idempotency-Key (SPEC 11): nothing consumed. */
+  | { outcome: "idempotency_refused"; refusal: IdempotencyRefusal }
   | { outcome: "invalid_key" }
   | { outcome: "forbidden"; scope: string }
   | { outcome: "rate_limited"; deniedBy: WindowName; retryAfterSeconds: number; windows: WindowState[] }
@@ -90,3 +100,13 @@ export interface NewKey {
 }
 
 export type AdminResult<T> = { ok: true; value: T } | { ok: false; error: "not_found" | "exists" | "negative_balance" | "balance_overflow"; balance?: number };
+
+/**
+ * How a request that claimed an Idempotency-Key ended, told to the object with its refund
+ * (settle) so both happen in one call: `answer` kept for replay, or null to release the key
+ * (the origin failed, timed out or was busy: SPEC 11 forwards a retry again).
+ */
+export interface ClaimOutcome {
+  key: string;
+  answer: KeptAnswer | null;
+}

@@ -4,8 +4,9 @@
 //   const api = createClient({ baseUrl: "https://api.example.com", apiKey });
 //   const post = await api.request<Post>("/v1/posts/42");
 import { ApiError, type ClientErrorCode } from "./errors.ts";
+import { newIdempotencyKey } from "./idempotency-key.ts";
 import { readResponse, type ClientResponse } from "./response.ts";
-import { decideRetry, resolveRetryPolicy, type CallState, type RetryOptions } from "./retry.ts";
+import { countsAsServerError, decideRetry, resolveRetryPolicy, type CallState, type RetryOptions } from "./retry.ts";
 import { raceAbort, timerSleep, type Sleep } from "./sleep.ts";
 
 /** Any fetch: the global one, a wrapper that logs or captures, a test double. */
@@ -66,6 +67,13 @@ export interface RequestOptions extends Omit<RequestInit, "body" | "method"> {
   json?: unknown;
   /** Overrides the client's `retryNonIdempotent` for this call. */
   retryNonIdempotent?: boolean;
+  /**
+   * Sends `Idempotency-Key` (SPEC 11): `true` makes one for this call, a string is used as
+   * it is; every retry of the call sends the same key. The gateway then lets the origin act
+   * on the operation at most once, so a POST or PATCH is retried after a 500 or a network
+   * failure, and a 409 saying the first attempt is still in progress is waited for.
+   */
+  idempotencyKey?: true | string;
 }
 
 export interface Client {
@@ -86,22 +94,25 @@ export function createClient(options: ClientOptions): Client {
   const baseUrl = options.baseUrl.replace(/\/+$/, "");
 
   async function send<T>(path: string, requestOptions: RequestOptions = {}): Promise<ClientResponse<T>> {
-    const { json, retryNonIdempotent, method: askedMethod, headers: ownHeaders, body: ownBody, signal: ownSignal, ...init } = requestOptions;
+    const { json, retryNonIdempotent, idempotencyKey, method: askedMethod, headers: ownHeaders, body: ownBody, signal: ownSignal, ...init } = requestOptions;
     const signal = ownSignal ?? undefined;
     const method = (askedMethod ?? (json === undefined ? "GET" : "POST")).toUpperCase();
     const url = `${baseUrl}${path.startsWith("/") ? path : `/${path}`}`;
     const headers = requestHeaders(options, ownHeaders, json !== undefined);
+    // Made once, before the first attempt: the same key goes with every retry.
+    if (idempotencyKey !== undefined) headers.set("Idempotency-Key", idempotencyKey === true ? newIdempotencyKey() : idempotencyKey);
     const body = json === undefined ? ownBody : JSON.stringify(json);
     const call: CallState = {
       method,
+      keyed: headers.has("Idempotency-Key"),
       optedIn: headers.has("Idempotency-Key") || (retryNonIdempotent ?? policy.retryNonIdempotent),
       replayable: !(typeof ReadableStream !== "undefined" && body instanceof ReadableStream),
       serverErrorRetries: 0,
       totalWaitMs: 0,
     };
 
-    // Bounded: server errors and origin 429s by maxServerErrorRetries, the gateway's 429s by
-    // maxTotalWaitMs (each waits ≥ 1 s).
+    // Bounded: server errors and origin 429s by maxServerErrorRetries, the gateway's 429s and
+    // a keyed call's 409s by maxTotalWaitMs (each waits ≥ 1 s).
     for (let attempt = 1; ; attempt++) {
       if (signal?.aborted) throw signal.reason;
       const result = await attemptOnce<T>(() => doFetch(url, { ...init, method, headers, body, signal }), signal, now);
@@ -115,7 +126,7 @@ export function createClient(options: ClientOptions): Client {
       options.onAttempt?.({ attempt, method, url, status: error.status, requestId: error.requestId, code: error.code, waitMs });
       if (!decision.retry) throw error;
       call.totalWaitMs += decision.waitMs;
-      if (decision.kind !== "rate_limited") call.serverErrorRetries += 1;
+      if (countsAsServerError(decision.kind)) call.serverErrorRetries += 1;
       await raceAbort(sleep(decision.waitMs, signal), signal);
     }
   }

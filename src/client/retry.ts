@@ -10,6 +10,9 @@
 //   500 / network  up to `maxServerErrorRetries` times, after 1 s, 2 s, 4 s … plus jitter;
 //                  for POST and PATCH only when the caller opted in (an Idempotency-Key
 //                  header, or `retryNonIdempotent`), since the origin may have acted.
+//   409 with Retry-After, on a call with an Idempotency-Key: the first request with that key
+//                  is still in progress (SPEC 11); nothing was consumed, so it is waited for
+//                  and retried (it will meet the first answer), bounded by the total wait only.
 //   anything else  never (400, 401, 402, 403, 404, 409, 412: retrying cannot change the answer).
 // Over all of it, the waits of one call never add up to more than `maxTotalWaitMs`.
 import type { LimitName } from "./errors.ts";
@@ -91,6 +94,8 @@ export interface CallState {
   method: string;
   /** The caller sent an Idempotency-Key or set retryNonIdempotent. */
   optedIn: boolean;
+  /** The call carries an Idempotency-Key (the same one on every attempt). */
+  keyed: boolean;
   /** False when the body is a stream that cannot be sent twice. */
   replayable: boolean;
   serverErrorRetries: number;
@@ -98,21 +103,27 @@ export interface CallState {
 }
 
 /**
- * `rate_limited`: the gateway's own 429, free to repeat. `origin_rate_limited` and
- * `server_error`: the request may have been forwarded; both count as server-error retries.
+ * `rate_limited`: the gateway's own 429, free to repeat. `in_progress`: a 409 telling a keyed
+ * call that its key's first request is still running, free to repeat too. `origin_rate_limited`
+ * and `server_error`: the request may have been forwarded; both count as server-error retries.
  */
-export type RetryKind = "rate_limited" | "origin_rate_limited" | "server_error";
+export type RetryKind = "rate_limited" | "in_progress" | "origin_rate_limited" | "server_error";
+
+/** Whether a retry of this kind counts against `maxServerErrorRetries`. */
+export function countsAsServerError(kind: RetryKind): boolean {
+  return kind === "server_error" || kind === "origin_rate_limited";
+}
 
 export type RetryDecision =
   | { retry: true; waitMs: number; kind: RetryKind }
   | { retry: false; reason: "not_retryable" | "not_idempotent" | "body_not_replayable" | "retries_exhausted" | "wait_cap" };
 
 export function decideRetry(failure: FailedAttempt, call: CallState, policy: RetryPolicy, random: () => number): RetryDecision {
-  const kind = failureKind(failure);
+  const kind = failureKind(failure, call);
   if (kind === null) return { retry: false, reason: "not_retryable" };
   if (!call.replayable) return { retry: false, reason: "body_not_replayable" };
 
-  if (kind !== "rate_limited") {
+  if (countsAsServerError(kind)) {
     if (!isIdempotent(call.method) && !call.optedIn) return { retry: false, reason: "not_idempotent" };
     if (call.serverErrorRetries >= policy.maxServerErrorRetries) return { retry: false, reason: "retries_exhausted" };
   }
@@ -135,8 +146,10 @@ export function backoffMs(retryIndex: number, policy: RetryPolicy, random: () =>
 // The gateway only ever answers 500, but a proxy or load balancer in front of it may say
 // 502, 503 or 504; all mean "not handled, maybe later". Status 0 is a network failure.
 // Every 429 the gateway decides names its window (meta.limit); the origin's do not.
-function failureKind({ status, limit }: FailedAttempt): RetryKind | null {
+function failureKind({ status, limit, retryAfterSeconds }: FailedAttempt, call: CallState): RetryKind | null {
   if (status === 429) return limit === null ? "origin_rate_limited" : "rate_limited";
+  // Other 409s (a key used for another request, an answer too large to keep) carry no Retry-After.
+  if (status === 409) return call.keyed && retryAfterSeconds !== null ? "in_progress" : null;
   if (status === 0 || status >= 500) return "server_error";
   return null;
 }

@@ -29,7 +29,8 @@ export type CallResult =
       deadline: number;
     }
   | { kind: "timeout" }
-  | { kind: "client_gone" }
+  /** `originStatus`: the origin had answered (its body was let go unread) as the client left. */
+  | { kind: "client_gone"; originStatus?: number }
   | { kind: "unreachable"; detail: string };
 
 /**
@@ -42,7 +43,7 @@ export type CallResult =
  * Content-Length, a client gets the origin's very bytes on every route, and a charged body
  * can be counted against its Content-Length.
  */
-export async function callUpstream(request: Request, target: string, headers: Headers, timeoutMs: number): Promise<CallResult> {
+export async function callUpstream(request: Request, target: string, headers: Headers, timeoutMs: number, readBody: ArrayBuffer | null = null): Promise<CallResult> {
   const clientGone = request.signal;
   if (clientGone.aborted) return { kind: "client_gone" };
   const deadline = Date.now() + timeoutMs;
@@ -55,7 +56,8 @@ export async function callUpstream(request: Request, target: string, headers: He
     const response = await fetch(target, {
       method: request.method,
       headers,
-      body: hasBody ? request.body : null,
+      // A body already read (to fingerprint it for an Idempotency-Key) is sent as read.
+      body: readBody ?? (hasBody ? request.body : null),
       redirect: "manual",
       signal: controller.signal,
       encodeResponseBody: "manual",
@@ -63,7 +65,7 @@ export async function callUpstream(request: Request, target: string, headers: He
     if (clientGone.aborted) {
       // The answer came as the client left: nobody will read it, so it is not a success.
       response.body?.cancel().catch(() => {});
-      return { kind: "client_gone" };
+      return { kind: "client_gone", originStatus: response.status };
     }
     return { kind: "response", response, deadline };
   } catch (error) {

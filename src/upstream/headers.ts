@@ -86,3 +86,19 @@ export function upstreamHeaders(
 export function dropGatewayAnswerHeaders(headers: Headers): void {
   for (const name of [...headers.keys()]) if (GATEWAY_ANSWER_HEADERS.test(foldedName(name))) headers.delete(name);
 }
+
+/**
+ * The origin answer's end-to-end headers as a replay repeats them (SPEC 11), [name, value] in
+ * order: without the hop-by-hop ones, the gateway's own (its limits, balance and request id
+ * are this answer's, not the first's) and Content-Length (the framing of the body sent).
+ */
+export function endToEndHeaders(headers: Headers): string[][] {
+  const connectionListed = (headers.get("connection") ?? "").split(",").map((h) => foldedName(h.trim()));
+  const dropped = new Set([...HOP_BY_HOP, ...connectionListed, "content-length", "x-request-id"]);
+  const kept: string[][] = [];
+  for (const [name, value] of headers) {
+    const folded = foldedName(name);
+    if (!dropped.has(folded) && !GATEWAY_ANSWER_HEADERS.test(folded)) kept.push([name, value]);
+  }
+  return kept;
+}

@@ -4,6 +4,7 @@
 // is logged with console.error — request id, account and amount — for an operator to give
 // back by hand (the ledger holds the debit).
 import { accountStub, isRetryable } from "../account/stub.ts";
+import type { ClaimOutcome } from "../account/types.ts";
 import type { RequestContext } from "../context.ts";
 
 export interface Debit {
@@ -15,6 +16,8 @@ export interface Debit {
    * may or may not have been made, and settle() gives back only what the ledger shows.
    */
   certain: boolean;
+  /** The request's Idempotency-Key claim, released or answered in the same call (SPEC 11). */
+  claim?: ClaimOutcome | null;
 }
 
 /** How long waitUntil() work may run after the response has gone (Cloudflare's limit). */
@@ -34,9 +37,9 @@ export interface LostRefund {
   amount: number;
 }
 
-/** Gives back this request's debit; the balance after, or null if the account's object could not be reached. */
+/** Gives back this request's debit (and settles its Idempotency-Key claim); the balance after, or null if the account's object could not be reached. */
 export async function refund(ctx: RequestContext, debit: Debit): Promise<number | null> {
-  const attempt = () => accountStub(ctx.env, debit.accountId).settle(ctx.requestId, debit.certain ? debit.amount : 0);
+  const attempt = () => accountStub(ctx.env, debit.accountId).settle(ctx.requestId, debit.certain ? debit.amount : 0, debit.claim ?? null);
   try {
     return await attempt();
   } catch (first) {

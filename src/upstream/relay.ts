@@ -1,9 +1,12 @@
 // Forward an admitted request and answer with what the origin said (SPEC sections 5, 6):
 // 2xx and 3xx stream through with the gateway's headers; everything else becomes the
-// envelope, after the debit was refunded so X-Credits-Remaining tells the truth.
+// envelope, after the debit was refunded so X-Credits-Remaining tells the truth. A request
+// that claimed an Idempotency-Key has its answer captured for replay (SPEC 11, capture.ts).
 import type { WindowState } from "../account/limiter.ts";
+import type { ClaimOutcome } from "../account/types.ts";
 import { fail, type RequestContext } from "../context.ts";
 import { rateLimitHeaders, type HeaderPairs } from "../rate-limit-headers.ts";
+import { answerCapture, outcomeOfDeparture, outcomeOfEnvelope, teeForCapture, type HeldClaim } from "./capture.ts";
 import { ERROR_BODY_LIMIT_BYTES, callUpstream, readBodyPrefix, type CallResult, type Identity } from "./forward.ts";
 import { dropGatewayAnswerHeaders, upstreamHeaders } from "./headers.ts";
 import { bodyIsShown, normalizeUpstream, type UpstreamOutcome } from "./normalize.ts";
@@ -18,6 +21,8 @@ export interface Admitted {
   /** Credits debited for this request (0 for none) and the balance after. */
   cost: number;
   balance: number | null;
+  /** The Idempotency-Key this request claimed (SPEC 11), or null. */
+  claim: HeldClaim | null;
 }
 
 /** The longest an error body may take to arrive, within what is left of the route's timeout. */
@@ -28,8 +33,11 @@ export async function relay(ctx: RequestContext, target: ForwardTarget, admitted
     return await forwardAndAnswer(ctx, target, admitted);
   } catch (fault) {
     // A fault of the gateway's own after the debit: the client gets a 500, so the credits
-    // come back (settle is idempotent, so a refund already made is not repeated).
-    if (admitted !== null && admitted.cost > 0) await refundDebit(ctx, admitted);
+    // come back (settle is idempotent, so a refund already made is not repeated) and, as for
+    // any 500, the Idempotency-Key is released.
+    if (admitted !== null && (admitted.cost > 0 || admitted.claim !== null)) {
+      await settleRequest(ctx, admitted, admitted.claim === null ? null : { key: admitted.claim.key, answer: null });
+    }
     throw fault;
   }
 }
@@ -37,7 +45,8 @@ export async function relay(ctx: RequestContext, target: ForwardTarget, admitted
 async function forwardAndAnswer(ctx: RequestContext, target: ForwardTarget, admitted: Admitted | null): Promise<Response> {
   const { request, url } = ctx;
   const headers = upstreamHeaders(request.headers, url, ctx.requestId, admitted?.identity ?? null, target.token);
-  const result = await callUpstream(request, target.url, headers, target.timeoutMs);
+  const claim = admitted?.claim ?? null;
+  const result = await callUpstream(request, target.url, headers, target.timeoutMs, claim?.body ?? null);
   target.report(result);
 
   const gatewayHeaders: HeaderPairs = admitted === null ? [] : rateLimitHeaders(admitted.windows);
@@ -51,15 +60,21 @@ async function forwardAndAnswer(ctx: RequestContext, target: ForwardTarget, admi
       // A redirect is passed on but is not a success: its debit is refunded.
       if (charged && response.status >= 300) balance = (await refundDebit(ctx, admitted)) ?? balance;
       if (balance !== null) gatewayHeaders.push(["X-Credits-Remaining", String(balance)]);
+      const chargedSuccess = charged && response.status < 300;
+      const capture = admitted === null || claim === null ? null : answerCapture(ctx, admitted.identity.accountId, claim.key, response);
+      const waitUntil = (promise: Promise<unknown>) => ctx.exec.waitUntil(promise);
       let body = response.body;
-      if (charged && response.status < 300 && body !== null) {
+      if (body !== null && chargedSuccess) {
+        // Watched (a refund if the origin breaks it), and the watcher feeds the capture too.
         body = watchBody(body, {
           contentLength: response.headers.get("Content-Length"),
           clientGone: request.signal,
           onOriginFailure: () => refundDebit(ctx, admitted),
-          waitUntil: (promise) => ctx.exec.waitUntil(promise),
+          tap: capture,
+          waitUntil,
         });
-      }
+      } else if (body !== null && capture !== null) body = teeForCapture(body, capture, request.signal, waitUntil);
+      else if (capture !== null) waitUntil(capture.end("complete"));
       return passThrough(response, body, gatewayHeaders, ctx.requestId);
     }
   } else {
@@ -69,7 +84,16 @@ async function forwardAndAnswer(ctx: RequestContext, target: ForwardTarget, admi
   }
 
   const spec = normalizeUpstream(await outcomeOf(result), Date.now());
-  if (charged) balance = (await refundDebit(ctx, admitted)) ?? balance;
+  let outcome: ClaimOutcome | null = null;
+  if (claim !== null) {
+    const departed = result.kind === "client_gone" ? result.originStatus : undefined;
+    outcome = departed === undefined ? outcomeOfEnvelope(claim.key, spec) : outcomeOfDeparture(claim.key, departed);
+  }
+  // One call gives the debit back and releases (or keeps) the claim, before the answer leaves.
+  if (admitted !== null && (charged || outcome !== null)) {
+    const after = await settleRequest(ctx, admitted, outcome);
+    if (charged) balance = after ?? balance;
+  }
   if (balance !== null) gatewayHeaders.push(["X-Credits-Remaining", String(balance)]);
   return fail(ctx, { ...spec, headers: gatewayHeaders });
 }
@@ -85,7 +109,12 @@ async function outcomeOf(result: CallResult): Promise<UpstreamOutcome> {
 }
 
 function refundDebit(ctx: RequestContext, admitted: Admitted): Promise<number | null> {
-  return refund(ctx, { accountId: admitted.identity.accountId, amount: admitted.cost, certain: true });
+  return settleRequest(ctx, admitted, null);
+}
+
+/** Refunds the debit, if any, and settles the Idempotency-Key claim as `claim` says, in one call. */
+function settleRequest(ctx: RequestContext, admitted: Admitted, claim: ClaimOutcome | null): Promise<number | null> {
+  return refund(ctx, { accountId: admitted.identity.accountId, amount: admitted.cost, certain: true, claim });
 }
 
 /**

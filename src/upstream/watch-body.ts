@@ -3,7 +3,19 @@
 // way to the client. So a charged body is relayed through a watcher that refunds in the
 // background if the origin's stream fails. A client that leaves once the body has begun to
 // reach it is not the origin's failure: the charge stands, and the origin's connection is
-// closed at once rather than at its next chunk (SPEC 6).
+// closed at once rather than at its next chunk (SPEC 6). A body kept for an Idempotency-Key
+// replay (SPEC 11) is relayed the same way, with a tap that sees each chunk as it passes.
+
+/** How a watched body ended. */
+export type BodyEnd = "complete" | "origin_failed" | "client_gone";
+
+/** Sees a body as it is relayed, without holding it up. */
+export interface BodyTap {
+  /** Each chunk, before it is written on (the tap copies what it keeps). */
+  chunk(bytes: Uint8Array): void;
+  /** Once, at the end (inside waitUntil). */
+  end(how: BodyEnd): Promise<unknown>;
+}
 
 export interface BodyWatch {
   /** The origin's Content-Length: the length of the body as encoded, which is what is relayed. */
@@ -12,6 +24,7 @@ export interface BodyWatch {
   clientGone: AbortSignal;
   /** Gives the debit back; called (inside waitUntil) when the origin's body fails. */
   onOriginFailure: () => Promise<unknown>;
+  tap?: BodyTap | null;
   waitUntil: (promise: Promise<unknown>) => void;
 }
 
@@ -37,10 +50,11 @@ async function pump(source: ReadableStream<Uint8Array>, sink: WritableStream<Uin
   clientGone.addEventListener("abort", hangUp);
   if (clientGone.aborted) hangUp();
 
+  const { tap } = watch;
   const originFailed = async (error: unknown) => {
     await writer.abort(error).catch(() => {});
     await reader.cancel(error).catch(() => {});
-    await watch.onOriginFailure().catch(() => {});
+    await Promise.all([watch.onOriginFailure().catch(() => {}), tap?.end("origin_failed").catch(() => {})]);
   };
   let relayed = 0;
   try {
@@ -56,12 +70,16 @@ async function pump(source: ReadableStream<Uint8Array>, sink: WritableStream<Uin
       if (chunk.done) {
         // The runtime fails a body shorter than its Content-Length; this is the last guard.
         if (length !== null && relayed !== length) return await originFailed(new Error(`the origin sent ${relayed} of ${length} bytes`));
+        // The answer is whole: kept (an RPC, not awaited here) while the client reads its end.
+        const kept = tap?.end("complete").catch(() => {});
         await writer.close().catch(() => {});
+        await kept;
         return;
       }
       relayed += chunk.value.byteLength;
       // More than declared would fail the write below: the origin's fault, not the client's.
       if (length !== null && relayed > length) return await originFailed(new Error(`the origin sent more than its Content-Length of ${length}`));
+      tap?.chunk(chunk.value);
       try {
         await writer.write(chunk.value);
       } catch {
@@ -71,6 +89,7 @@ async function pump(source: ReadableStream<Uint8Array>, sink: WritableStream<Uin
     // The client went away: the origin did its part, the charge stands. Let go of its connection.
     await reader.cancel(clientGone.reason).catch(() => {});
     await writer.abort(clientGone.reason).catch(() => {});
+    await tap?.end("client_gone").catch(() => {});
   } finally {
     clientGone.removeEventListener("abort", hangUp);
   }

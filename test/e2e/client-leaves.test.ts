@@ -1,6 +1,7 @@
 // Clients that go away (SPEC 6): one that leaves before the origin has answered is refunded
-// and the origin call is cancelled; once a 2xx has begun to reach it, the charge stands and
-// the origin's connection is closed at once. The client resets its connection (TCP RST),
+// and the origin call is cancelled (and its Idempotency-Key released, as after a timeout:
+// SPEC 11); once a 2xx has begun to reach it, the charge stands and the origin's connection
+// is closed at once. The client resets its connection (TCP RST),
 // as a client that gives up does; the origin is a real process that reports when its side
 // of the connection closes. The gateway runs in Miniflare: wrangler dev's proxy would hide
 // the client's departure from it (see test/support/miniflare-gateway.ts).
@@ -9,6 +10,7 @@ import { connect, type AddressInfo, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { logLineFor, waitForLog } from "../support/envelope.ts";
 import { accountWithKey, admin } from "../support/gateway.ts";
+import { fetchReply, repeatPastInProgress } from "../support/idempotency.ts";
 import { startMiniflareGateway, type MiniflareGateway } from "../support/miniflare-gateway.ts";
 
 const COST = 25;
@@ -23,6 +25,8 @@ interface Visit {
 let originServer: Server;
 let gateway: MiniflareGateway;
 let key: string;
+/** Visits per marker: a path ending in /hang-once hangs on the first only. */
+const visitCounts = new Map<string, number>();
 const visits = new Map<string, { visit: Visit; arrived(requestId: string): void; closed(): void }>();
 
 function visit(marker: string) {
@@ -39,10 +43,18 @@ function visit(marker: string) {
 
 function handle(req: IncomingMessage, res: import("node:http").ServerResponse): void {
   const url = new URL(req.url ?? "/", "http://origin.test");
-  const entry = visit(url.searchParams.get("n") ?? "");
+  const marker = url.searchParams.get("n") ?? "";
+  const entry = visit(marker);
+  const count = (visitCounts.get(marker) ?? 0) + 1;
+  visitCounts.set(marker, count);
   req.socket.once("close", () => entry.closed());
   entry.arrived(String(req.headers["x-request-id"]));
   if (url.pathname.endsWith("/hang")) return; // never answers
+  if (url.pathname.endsWith("/hang-once")) {
+    if (count === 1) return;
+    res.writeHead(201, { "Content-Type": "application/json" });
+    return void res.end(JSON.stringify({ visit: count, idempotency_key: req.headers["idempotency-key"] }));
+  }
   // A 2xx that starts at once and then holds its connection open, as a long stream does.
   const sized = url.pathname.endsWith("/trickle");
   res.writeHead(200, { "Content-Type": "application/octet-stream", ...(sized ? { "Content-Length": "1000000" } : {}) });
@@ -64,11 +76,11 @@ afterAll(async () => {
   await new Promise<void>((resolve) => (originServer ? originServer.close(() => resolve()) : resolve()));
 });
 
-/** Sends a GET on a raw socket; resolves once `bytes` of the answer have arrived (0: at once). */
-function openRequest(path: string, bytes: number): Promise<Socket> {
+/** Sends a GET (or `head` as given) on a raw socket; resolves once `bytes` of the answer have arrived (0: at once). */
+function openRequest(path: string, bytes: number, head = `GET ${path} HTTP/1.1\r\n`): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const socket = connect(gateway.port, "127.0.0.1", () => {
-      socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${key}\r\nAccept-Encoding: gzip\r\n\r\n`);
+      socket.write(`${head}Host: 127.0.0.1\r\nAuthorization: Bearer ${key}\r\nAccept-Encoding: gzip\r\n\r\n`);
       if (bytes === 0) resolve(socket);
     });
     let received = 0;
@@ -137,6 +149,37 @@ describe("a client that leaves before the origin has answered", () => {
     ]);
     const line = logLineFor(await waitForLog(gateway.output, requestId), requestId);
     expect(line).toMatchObject({ request_id: requestId, account: "leaver", origin_status: null, error: expect.stringMatching(/client went away/) });
+  });
+});
+
+describe("a client that leaves before the origin has answered, with an Idempotency-Key", () => {
+  it("is refunded and its key released with the refund: the same request again is forwarded, charged once in all", async () => {
+    const before = (await account()).credits;
+    const path = "/v1/paid/hang-once?n=keyed";
+    const idempotencyKey = `leaver-${Date.now()}`;
+    const { visit: seen } = visit("keyed");
+    const post = `POST ${path} HTTP/1.1\r\nIdempotency-Key: ${idempotencyKey}\r\nContent-Length: 2\r\n`;
+    const socket = await openRequest(path, 0, post);
+    socket.write("{}");
+    const requestId = await within(seen.requestId, 10_000, "the origin receiving the request");
+    socket.resetAndDestroy();
+    await within(seen.closed, 10_000, "the origin's connection closing");
+    const refunded = await accountWhen((a) => a.credits === before);
+    expect(movesOf(refunded.ledger, requestId)).toEqual([
+      ["refund", COST],
+      ["debit", -COST],
+    ]);
+
+    const headers = { Authorization: `Bearer ${key}`, "Idempotency-Key": idempotencyKey };
+    const again = await fetch(`${gateway.url}${path}`, { method: "POST", headers, body: "{}" });
+    expect(again.status).toBe(201);
+    expect(await again.json()).toEqual({ visit: 2, idempotency_key: idempotencyKey });
+    const replay = await repeatPastInProgress(() => fetchReply(`${gateway.url}${path}`, { method: "POST", headers, body: "{}" }));
+    expect(replay.status).toBe(201);
+    expect(replay.headers.get("Idempotent-Replayed")).toBe("true");
+    expect(JSON.parse(replay.text)).toEqual({ visit: 2, idempotency_key: idempotencyKey });
+    expect(visitCounts.get("keyed")).toBe(2);
+    expect((await account()).credits).toBe(before - COST);
   });
 });
 

@@ -9,22 +9,28 @@ import { HOUR_MS, type UsageHour } from "../../src/account/usage.ts";
 /** A GroupCommit whose timer is a list run by hand and whose commit records what it wrote. */
 function harness(fail: (batch: PendingBatch) => Error | null = () => null) {
   const timers: (() => void)[] = [];
-  const commits: { admissions: number[]; debits: string[]; also: boolean }[] = [];
+  const lingerTimers: (() => void)[] = [];
+  const commits: { admissions: number[]; debits: string[]; also: boolean; answers?: string[] }[] = [];
   /** The usage rows of each commit, in commit order. */
   const usage: UsageHour[][] = [];
   const group = new GroupCommit(
     <T>(batch: PendingBatch, alsoWrite: (() => T) | null): T | undefined => {
       const error = fail(batch);
       if (error !== null) throw error;
-      commits.push({ admissions: [...batch.admissions], debits: batch.debits.map((d) => d.requestId), also: alsoWrite !== null });
+      const answers = batch.answers.length === 0 ? {} : { answers: batch.answers.map((a) => a.requestId) };
+      commits.push({ admissions: [...batch.admissions], debits: batch.debits.map((d) => d.requestId), also: alsoWrite !== null, ...answers });
       usage.push(batch.usage.rows());
       return alsoWrite === null ? undefined : alsoWrite();
     },
     (run) => timers.push(run),
+    (run) => lingerTimers.push(run),
   );
   const fireTimers = () => timers.splice(0).forEach((run) => run());
-  return { group, commits, usage, timers, fireTimers };
+  const fireLinger = () => lingerTimers.splice(0).forEach((run) => run());
+  return { group, commits, usage, timers, lingerTimers, fireTimers, fireLinger };
 }
+
+const answer = (requestId: string) => ({ requestId, key: `k-${requestId}`, answer: { kind: "not_kept" } as const, at: 1 });
 
 /** Whether `promise` has settled, and how, after the microtasks queued so far have run. */
 async function state(promise: Promise<unknown>): Promise<"pending" | "resolved" | "rejected"> {
@@ -50,7 +56,7 @@ describe("GroupCommit", () => {
     expect(commits).toEqual([{ admissions: [1, 2, 3], debits: ["r2"], also: false }]);
     for (const w of waiters) expect(await state(w)).toBe("resolved");
     expect(group.pending.size).toBe(0);
-    expect(group.stats()).toEqual({ batches: 1, failedBatches: 0, admissions: 3, failedAdmissions: 0, sizes: [{ size: 3, batches: 1 }] });
+    expect(group.stats()).toEqual({ batches: 1, failedBatches: 0, admissions: 3, failedAdmissions: 0, sizes: [{ size: 3, batches: 1 }], answers: 0, answerOnlyBatches: 0 });
   });
 
   it("a failed commit fails every admission of its batch and no other", async () => {
@@ -102,6 +108,38 @@ describe("GroupCommit", () => {
     const failedDenial = group.pendingCommitted();
     fireTimers();
     await expect(failedDenial).rejects.toThrow("injected");
+  });
+
+  it("an answer to keep lingers for an admission's commit, and commits alone only when none comes", async () => {
+    const { group, commits, timers, lingerTimers, fireTimers, fireLinger } = harness();
+    const kept = group.keepLater(answer("r1"));
+    expect(timers).toHaveLength(0);
+    expect(lingerTimers).toHaveLength(1);
+    const admitted = group.join(2, "k1", null);
+    fireTimers();
+    expect(commits).toEqual([{ admissions: [2], debits: [], also: false, answers: ["r1"] }]);
+    expect(await state(kept)).toBe("resolved");
+    expect(await state(admitted)).toBe("resolved");
+    fireLinger(); // finds nothing left
+    expect(commits).toHaveLength(1);
+
+    const alone = group.keepLater(answer("r3"));
+    expect(await state(alone)).toBe("pending");
+    fireLinger();
+    expect(commits.at(-1)).toEqual({ admissions: [], debits: [], also: false, answers: ["r3"] });
+    expect(await state(alone)).toBe("resolved");
+    expect(group.stats()).toMatchObject({ batches: 1, answers: 2, answerOnlyBatches: 1 });
+  });
+
+  it("an answer's linger does not hold up an admission that joins while it waits", async () => {
+    const { group, commits, timers, fireTimers, fireLinger } = harness();
+    void group.keepLater(answer("r1"));
+    const admitted = group.join(2, "k1", null);
+    expect(timers).toHaveLength(1); // the admission's own timer, not the answer's linger
+    fireTimers();
+    expect(await state(admitted)).toBe("resolved");
+    fireLinger();
+    expect(commits).toHaveLength(1);
   });
 
   it("a batch that joins after a commit gets a commit of its own", async () => {

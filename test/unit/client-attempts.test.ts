@@ -171,6 +171,59 @@ describe("500", () => {
   });
 });
 
+describe("idempotencyKey", () => {
+  const inProgress = (retryAfter: string | undefined) =>
+    envelope("CONFLICT", "A request with this Idempotency-Key is still in progress", retryAfter === undefined ? {} : { retryAfterHeader: retryAfter, retryAfterMeta: Number(retryAfter) });
+
+  it("true: one key for the call, the same on every retry of a POST after a 500 and a network failure; a new one for the next call", async () => {
+    const { client, calls, waits } = setup([internalError(), new TypeError("fetch failed"), OK(), OK()]);
+    expect(await client.request("/v1/orders", { json: { n: 1 }, idempotencyKey: true })).toEqual({ ok: true });
+    const sent = calls.map((c) => c.headers.get("Idempotency-Key"));
+    expect(sent).toHaveLength(3);
+    expect(sent[0]).toMatch(/^[\x21-\x7e]{1,255}$/);
+    expect(new Set(sent).size).toBe(1);
+    expect(waits).toEqual([1_000, 2_000]);
+
+    await client.request("/v1/orders", { json: { n: 1 }, idempotencyKey: true });
+    expect(calls[3]!.headers.get("Idempotency-Key")).not.toBe(sent[0]);
+  });
+
+  it("a string is sent as it is, and overrides a header of the same name", async () => {
+    const { client, calls } = setup([OK()]);
+    await client.request("/v1/orders", { method: "PATCH", json: {}, headers: { "Idempotency-Key": "from-header" }, idempotencyKey: "order-42" });
+    expect(calls[0]!.headers.get("Idempotency-Key")).toBe("order-42");
+  });
+
+  it("without it a POST is not retried after a 500", async () => {
+    const { client, calls } = setup([internalError(), OK()]);
+    expect(await rejection(client.request("/v1/orders", { json: {} }))).toMatchObject({ status: 500 });
+    expect(calls).toHaveLength(1);
+  });
+
+  it("a 409 with Retry-After (the first attempt still in progress) is waited for and retried, without counting as a server error", async () => {
+    const { client, calls, waits } = setup([internalError(), inProgress("1"), inProgress("1"), inProgress("2"), internalError(), internalError(), OK()]);
+    expect(await client.request("/v1/orders", { json: {}, idempotencyKey: true })).toEqual({ ok: true });
+    expect(waits).toEqual([1_000, 1_000, 1_000, 2_000, 2_000, 4_000]);
+    expect(calls).toHaveLength(7);
+  });
+
+  it("a 409 without Retry-After (another request's key, an answer not kept) is thrown at once, and so is a 409 on a call without a key", async () => {
+    const refused = envelope("CONFLICT", "The original answer to this Idempotency-Key was too large to keep");
+    const keyed = setup([refused, OK()]);
+    expect(await rejection(keyed.client.request("/v1/orders", { json: {}, idempotencyKey: true }))).toMatchObject({ status: 409, code: "CONFLICT" });
+    expect(keyed.calls).toHaveLength(1);
+    const unkeyed = setup([inProgress("1"), OK()]);
+    expect(await rejection(unkeyed.client.request("/v1/orders", { json: {}, retryNonIdempotent: true }))).toMatchObject({ status: 409 });
+    expect(unkeyed.calls).toHaveLength(1);
+  });
+
+  it("waits for a 409 only as long as the total-wait cap allows", async () => {
+    const { client, waits } = setup([inProgress("1")], { maxTotalWaitMs: 3_000 });
+    expect(await rejection(client.request("/v1/orders", { json: {}, idempotencyKey: "k" }))).toMatchObject({ status: 409 });
+    expect(waits).toEqual([1_000, 1_000, 1_000]);
+  });
+});
+
 describe("network errors", () => {
   it("count like a 500: retried with backoff, then NETWORK_ERROR with the cause", async () => {
     const refused = new TypeError("fetch failed");

@@ -9,6 +9,7 @@ const zero = () => 0;
 const call = (overrides: Partial<CallState> = {}): CallState => ({
   method: "GET",
   optedIn: false,
+  keyed: false,
   replayable: true,
   serverErrorRetries: 0,
   totalWaitMs: 0,
@@ -39,6 +40,15 @@ describe("decideRetry: which failures", () => {
 
   it("keeps counting 429s apart from server errors: a 429 after three 500s is still retried", () => {
     expect(decideRetry({ status: 429, retryAfterSeconds: 2, limit: "minute" }, call({ serverErrorRetries: 3 }), policy, zero)).toMatchObject({ retry: true, waitMs: 2_000 });
+  });
+});
+
+describe("decideRetry: a 409 on a call with an Idempotency-Key", () => {
+  it("waits its Retry-After (the key's first request is still in progress) and does not count it as a server error", () => {
+    const keyed = call({ method: "POST", optedIn: true, keyed: true, serverErrorRetries: 3 });
+    expect(decideRetry({ status: 409, retryAfterSeconds: 1, limit: null }, keyed, policy, () => 0.9)).toEqual({ retry: true, waitMs: 1_000, kind: "in_progress" });
+    expect(decideRetry({ status: 409, retryAfterSeconds: null, limit: null }, keyed, policy, zero)).toEqual({ retry: false, reason: "not_retryable" });
+    expect(decideRetry({ status: 409, retryAfterSeconds: 1, limit: null }, call({ method: "POST", optedIn: true }), policy, zero)).toEqual({ retry: false, reason: "not_retryable" });
   });
 });
 

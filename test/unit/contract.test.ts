@@ -6,6 +6,8 @@ import contract from "../../docs/contract.md?raw";
 import { AUTH_MESSAGES, denialSpec } from "../../src/authenticate.ts";
 import { CONFIG_FIELDS, DEFAULT_AUTH_FAILURES_PER_MINUTE, DEFAULT_UPSTREAM_TIMEOUT_MS } from "../../src/config.ts";
 import { ERROR_STATUS, JSON_CONTENT_TYPE, rateLimitMessage } from "../../src/envelope.ts";
+import { MAX_IDEMPOTENT_BODY_BYTES } from "../../src/account/idempotency.ts";
+import { REFUSAL_MESSAGES, REPLAYED_HEADER, refusalSpec } from "../../src/idempotency/answers.ts";
 import { ACCOUNT_ID_PATTERN } from "../../src/keys.ts";
 import { UPSTREAM_UNAVAILABLE } from "../../src/upstream/upstreams.ts";
 
@@ -77,6 +79,20 @@ describe(`${DOC} and src/`, () => {
   it("section 12's answer while a breaker is open is the one the gateway answers with", () => {
     const message = /500 INTERNAL_ERROR `([^`]+)`/.exec(section(12))?.[1]?.replace(/\s+/g, " ");
     expect(message, `the message of ${DOC} section 12 vs src/upstream/upstreams.ts UPSTREAM_UNAVAILABLE`).toBe(UPSTREAM_UNAVAILABLE);
+  });
+
+  it("section 11's messages and limits are the ones src/idempotency/ answers with", () => {
+    const text = section(11);
+    const documented = [...text.matchAll(/(\d{3}) (CONFLICT|VALIDATION_ERROR) `([^`]+)`/g)].map(([, status, code, message]) => `${status} ${code} ${message!.replace(/\s+/g, " ")}`);
+    const answered = (["in_flight", "mismatch", "too_large"] as const).map((reason) => {
+      const spec = refusalSpec({ reason });
+      return `${ERROR_STATUS[spec.code]} ${spec.code} ${spec.message}`;
+    });
+    expect(documented.sort(), `the 400 and 409 messages of ${DOC} section 11 vs src/idempotency/answers.ts`).toEqual(answered.sort());
+    expect(text, `${DOC} section 11: the in-progress 409 carries Retry-After: 1`).toContain(`\`${REFUSAL_MESSAGES.in_flight}\`, \`Retry-After: 1\``);
+    expect(refusalSpec({ reason: "in_flight" }).retryAfterSeconds).toBe(1);
+    expect(text).toContain(`\`${REPLAYED_HEADER}: true\``);
+    expect(MAX_IDEMPOTENT_BODY_BYTES, `${DOC} section 11 says 1 MiB`).toBe(1024 * 1024);
   });
 
   it("the defaults and the account id pattern are src/'s", () => {

@@ -12,6 +12,7 @@ import type { AccountDO } from "../../src/account/account-do.ts";
 import type { GroupCommitStats } from "../../src/account/batch.ts";
 import type { UsageBucket, UsageHour } from "../../src/account/usage.ts";
 import { hashKey, mintKey } from "../../src/keys.ts";
+import { newIdempotencyKey, sendAndSettle } from "./idempotency-helpers.ts";
 import { accountWithKey, admin, call, createKey, expectEnvelope, expectSuccess, getAccount, revokeKey, uniqueAccountId } from "./helpers.ts";
 
 const HOUR = 3_600_000;
@@ -131,6 +132,26 @@ describe("the usage history counts what the gateway answered", () => {
     expect(answer).toEqual({ outcome: "forbidden", scope: "write" });
     expect(pendingBefore).toBe(true);
     expect(hours).toEqual([{ hour: at / HOUR, key_id: keyId, admitted: 0, origin_failed: 0, insufficient_credits: 0, forbidden: 1, rate_limited: 0, credits_spent: 0 }]);
+  });
+
+  it("an Idempotency-Key's replay is not counted as admitted (nothing was forwarded), and its refusals are not 402/403/429", async () => {
+    const { accountId, key, keyId } = await accountWithKey({ plan: "unlimited", credits: 100 });
+    const at = BASE + 5 * HOUR;
+    await pinClock(accountId, at);
+    const idempotencyKey = newIdempotencyKey("usage");
+    const keyed = (body: string, path = "/v1/generate/echo") => sendAndSettle(path, { key, idempotencyKey: body === "failing" ? `${idempotencyKey}-failing` : idempotencyKey, body });
+
+    const first = await keyed("{}");
+    const replay = await keyed("{}");
+    const mismatch = await keyed('{"other":1}');
+    const failed = await keyed("failing", "/v1/generate/status/500"); // released with its refund
+    const retried = await keyed("failing", "/v1/generate/status/500"); // forwarded again
+    expect([first, replay, mismatch, failed, retried].map(({ res }) => res.status)).toEqual([200, 200, 400, 500, 500]);
+    expect(replay.res.headers.get("Idempotent-Replayed")).toBe("true");
+    expect(replay.body).toEqual(first.body);
+
+    expect(await usage(accountId, { from: iso(at), to: iso(at + HOUR) })).toEqual([bucket(at, keyId, { admitted: 3, origin_failed: 2, credits_spent: 40 })]);
+    expect((await getAccount(accountId)).credits).toBe(60);
   });
 
   it("a batch of many admissions writes one row per key and hour, and counts each exactly", async () => {
