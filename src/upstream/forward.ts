@@ -7,13 +7,8 @@ export interface Identity {
   keyId: string;
 }
 
-export interface UpstreamTarget {
-  upstreamUrl: URL;
-  upstreamToken: string | null;
-}
-
 /**
- * UPSTREAM_URL joined with the request's canonical path (SPEC 10) and its query as received:
+ * An upstream's URL joined with the request's canonical path (SPEC 10) and its query as received:
  * a base path is kept as a prefix.
  */
 export function upstreamUrlFor(base: URL, path: string, search: string): string {
