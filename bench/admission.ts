@@ -9,12 +9,12 @@
 // so a burst of other work on this shared machine lands on every op alike.
 //
 //   node bench/admission.ts [--rounds 6]    (also the last section of `npm run bench`)
-import { build } from "esbuild";
 import { mkdtempSync, rmSync } from "node:fs";
 import { Agent, request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { bundleWorkerScript } from "../test/support/bundle-worker.ts";
 import { ROOT } from "../test/support/gateway.ts";
 import { addBatches, summarizeBatches, type BatchSizes } from "./batch-sizes.ts";
 import { percentile } from "./load.ts";
@@ -126,17 +126,7 @@ export async function measureAdmission(plan: AdmissionPlan, cpus: number): Promi
 
 async function bundleAdmissionWorker(outdir: string): Promise<string> {
   const outfile = join(outdir, "index.js");
-  await build({
-    entryPoints: [join(ROOT, "bench/workers/admission-worker.ts")],
-    outfile,
-    bundle: true,
-    format: "esm",
-    platform: "browser",
-    conditions: ["workerd", "worker", "browser"],
-    target: "es2022",
-    external: ["cloudflare:workers"],
-    logLevel: "error",
-  });
+  await bundleWorkerScript(join(ROOT, "bench/workers/admission-worker.ts"), outfile);
   return outfile;
 }
 

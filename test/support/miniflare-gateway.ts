@@ -6,13 +6,13 @@
 // the gateway's (`unsafeDirectSockets`), as on Cloudflare's network, where a client's
 // disconnect reaches `request.signal`. The same workerd, the same source (bundled by
 // esbuild, as wrangler does), the compatibility date and flags of the project's wrangler.toml.
-import { build } from "esbuild";
 import { Miniflare } from "miniflare";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { parse } from "smol-toml";
+import { bundleWorkerScript } from "./bundle-worker.ts";
 import { ADMIN_TOKEN, ROOT } from "./gateway.ts";
 
 export interface MiniflareGateway {
@@ -27,17 +27,7 @@ export interface MiniflareGateway {
 export async function startMiniflareGateway(vars: Record<string, unknown>): Promise<MiniflareGateway> {
   const dir = mkdtempSync(join(tmpdir(), "tollgate-mf-"));
   const scriptPath = join(dir, "index.js");
-  await build({
-    entryPoints: [join(ROOT, "src/index.ts")],
-    outfile: scriptPath,
-    bundle: true,
-    format: "esm",
-    platform: "browser",
-    conditions: ["workerd", "worker", "browser"],
-    target: "es2022",
-    external: ["cloudflare:workers"],
-    logLevel: "error",
-  });
+  await bundleWorkerScript(join(ROOT, "src/index.ts"), scriptPath);
   const project = parse(readFileSync(join(ROOT, "wrangler.toml"), "utf8")) as { compatibility_date: string; compatibility_flags?: string[] };
 
   let output = "";

@@ -1,21 +1,8 @@
 // Configuration (SPEC section 8) and the route table (sections 3 and 8), without workerd.
 import { describe, expect, it } from "vitest";
-import { parseConfig, type Config } from "../../src/config.ts";
 import { compileRoutes, matchRoute } from "../../src/routes.ts";
+import { base, error, ok } from "./config-helpers.ts";
 
-const base = { UPSTREAM_URL: "https://origin.example.com" };
-
-function ok(env: Record<string, unknown>): Config {
-  const result = parseConfig(env);
-  if (!result.ok) throw new Error(result.error);
-  return result.config;
-}
-
-function error(env: Record<string, unknown>): string {
-  const result = parseConfig(env);
-  if (result.ok) throw new Error("expected the configuration to be refused");
-  return result.error;
-}
 
 describe("parseConfig", () => {
   it("applies the documented defaults", () => {

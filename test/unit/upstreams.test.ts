@@ -9,21 +9,9 @@ import { canonicalPath } from "../../src/paths.ts";
 import { matchRoute } from "../../src/routes.ts";
 import type { CallResult } from "../../src/upstream/forward.ts";
 import { enterUpstream, forwardedPath, upstreamsHealth } from "../../src/upstream/upstreams.ts";
+import { base, error, ok } from "./config-helpers.ts";
 
-const base = { UPSTREAM_URL: "https://origin.example.com" };
 const billing = { url: "https://billing.internal.example.com/api" };
-
-function ok(env: Record<string, unknown>): Config {
-  const result = parseConfig(env);
-  if (!result.ok) throw new Error(result.error);
-  return result.config;
-}
-
-function error(env: Record<string, unknown>): string {
-  const result = parseConfig(env);
-  if (result.ok) throw new Error("expected the configuration to be refused");
-  return result.error;
-}
 
 /** Where `path?query` would go: the URL, token and timeout of its target. */
 function target(config: Config, method: string, pathAndQuery: string) {
