@@ -96,7 +96,7 @@ try {
 
   const commitsBefore = await groupCommitStats(gateway, LOAD_ACCOUNT);
   const saturated = await measureInRounds(targets, { connections: CONNECTIONS, seconds: SECONDS, rounds: ROUNDS, warmupSeconds: 1, afterRun }, ownPids, machine.cpus);
-  // The group commits of both key-protected targets under load (warm-ups included).
+  // The group commits of every key-protected target under load (warm-ups included).
   const httpBatches = summarizeBatches(batchesBetween(commitsBefore.sizes, (await groupCommitStats(gateway, LOAD_ACCOUNT)).sizes));
   const unloaded = await measureInRounds(targets, { connections: 1, seconds: 2, rounds: 2, warmupSeconds: 0.5, afterRun }, ownPids, machine.cpus);
   const saturatedComparison = compare(saturated, PASS_THROUGH);
