@@ -3,7 +3,7 @@
 // per run (passed, failed, seconds, the failing tests). A flaky test is a defect: the goal is
 // that every run is green.
 //
-//   node scripts/repeat-tests.ts [--runs 10] [--busy 5] [--keep]
+//   npm run test:repeat -- [--runs 10] [--busy 5] [--keep]      (node scripts/repeat-tests.ts)
 //
 // The first `runs - busy` runs have the machine to themselves; the last `busy` runs share it
 // with busy loops, one per core but one (`node -e 'for(;;){}'`), so every test that waits on
