@@ -7,7 +7,7 @@ import type { Command, Invocation } from "./args.ts";
 import { CliError, EXIT, cliErrorFrom } from "./errors.ts";
 import { HELP } from "./help.ts";
 import { printable } from "./table.ts";
-import { accountText, accountsTable, createdKeyText, keysTable, signed, usageHistoryText } from "./views.ts";
+import { accountText, accountsTable, createdKeyText, healthText, keysTable, signed, usageHistoryText } from "./views.ts";
 
 export interface Output {
   stdout(text: string): void;
@@ -39,7 +39,7 @@ async function run(command: Exclude<Command, { name: "help" }>, client: AdminCli
     case "health": {
       // Health is open; the client sends no token where none is needed.
       const data = await client.health();
-      return print(data, () => `The gateway at ${invocation.url} is up (status: ${printable(data.status)}).`);
+      return print(data, () => healthText(invocation.url, data));
     }
     case "accounts list": {
       const page = await listAccounts(client, command);

@@ -1,7 +1,29 @@
 // How the admin API's answers (SPEC sections 7 and 13) read in a terminal. The shapes are
 // the gateway's own types (through the shared admin client); these functions only arrange them.
-import type { AccountSummary, AccountView, CreatedKey, KeyView, UsageBucket, UsageHistory, UsageView } from "../src/client/admin.ts";
+import type { AccountSummary, AccountView, CreatedKey, Health, KeyView, UpstreamHealth, UsageBucket, UsageHistory, UsageView } from "../src/client/admin.ts";
 import { fields, printable, table } from "./table.ts";
+
+/** Up, and each upstream's circuit breaker as the instance that answered sees it (SPEC 12). */
+export function healthText(url: string, health: Health): string {
+  const up = `The gateway at ${printable(url)} is up (status: ${printable(health.status)}).`;
+  const upstreams = health.upstreams ?? [];
+  if (upstreams.length === 0) return up;
+  const rows = upstreams.map((upstream) => [upstream.name, upstream.breaker, breakerDetail(upstream)]);
+  return `${up}\n\nUpstreams, as the instance that answered sees them (each instance keeps its own breakers):\n${table(["UPSTREAM", "BREAKER", "DETAIL"], rows)}`;
+}
+
+function breakerDetail(upstream: UpstreamHealth): string {
+  switch (upstream.breaker) {
+    case "off":
+      return "no breaker: every call is tried";
+    case "closed":
+      return `${upstream.consecutive_failures} consecutive failure(s)`;
+    case "open":
+      return `refusing calls for ${upstream.retry_after} s more`;
+    case "half_open":
+      return upstream.trial_in_flight ? "a trial call is in flight" : "the next call is a trial";
+  }
+}
 
 export function accountText(account: AccountView, now: number): string {
   const keys = account.keys;

@@ -11,6 +11,7 @@ import { ACCOUNT_ID_PATTERN, KEY_ID_PATTERN, hashKey, mintKey } from "../keys.ts
 import { tokensEqual } from "../secrets.ts";
 import { directoryStub } from "../directory/stub.ts";
 import { ignoringCase } from "../routes.ts";
+import type { Health } from "../upstream/health.ts";
 import { upstreamsHealth } from "../upstream/upstreams.ts";
 import { MAX_BODY_BYTES, adjustCreditsBody, createAccountBody, createKeyBody, parseBody, updateAccountBody } from "./bodies.ts";
 import { DASHBOARD_PAGE, serveDashboard } from "./dashboard.ts";
@@ -114,7 +115,7 @@ export async function handleAdmin(ctx: RequestContext): Promise<Response> {
 }
 
 /** SPEC 7 and 12: the gateway answers, and each upstream's breaker as this isolate sees it. */
-function health(ctx: RequestContext): { status: "ok"; upstreams: ReturnType<typeof upstreamsHealth> } {
+function health(ctx: RequestContext): Health {
   return { status: "ok", upstreams: upstreamsHealth(ctx.config) };
 }
 

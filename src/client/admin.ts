@@ -9,12 +9,14 @@
 // failed-auth throttle is for the operator to see, not to sit out.
 import type { AccountPage, AccountView, KeyView } from "../account/types.ts";
 import type { Granularity, UsageBucket } from "../account/usage.ts";
+import type { Health } from "../upstream/health.ts";
 import type { FetchLike } from "./client.ts";
 import { ApiError } from "./errors.ts";
 import { readEnvelopeResponse } from "./response.ts";
 
 export type { AccountPage, AccountSummary, AccountView, KeyView, LedgerEntryView, UsageView } from "../account/types.ts";
 export type { Granularity, UsageBucket } from "../account/usage.ts";
+export type { Health, UpstreamHealth } from "../upstream/health.ts";
 
 /** GET /_gateway/accounts/:id/usage: one bucket per key and hour (or UTC day) that had requests. */
 export interface UsageHistory {
@@ -74,7 +76,7 @@ export interface AdminClientOptions {
 
 export interface AdminClient {
   /** GET /_gateway/health, sent without the token: it needs none. */
-  health(): Promise<{ status: string }>;
+  health(): Promise<Health>;
   listAccounts(query?: ListAccountsQuery): Promise<AccountPage>;
   createAccount(input: NewAccount): Promise<AccountView>;
   getAccount(id: string): Promise<AccountView>;

@@ -14,6 +14,7 @@ import type { LogFields } from "../context.ts";
 import type { CompiledRoute } from "../routes.ts";
 import { CircuitBreaker, verdictOf, type CallEnd, type Permit, type Verdict } from "./breaker.ts";
 import { upstreamUrlFor, type CallResult } from "./forward.ts";
+import type { UpstreamHealth } from "./health.ts";
 import { DEFAULT_UPSTREAM, type Upstream } from "./upstream-config.ts";
 
 /** SPEC 12: the answer, before any admission, while an upstream's breaker is open. */
@@ -129,12 +130,6 @@ export function breakerOf(config: Config, upstream: Upstream): CircuitBreaker | 
   return breaker;
 }
 
-/** One upstream in `GET /_gateway/health` (SPEC 12): its breaker as this isolate sees it. */
-export type UpstreamHealth =
-  | { name: string; breaker: "off" }
-  | { name: string; breaker: "closed"; consecutive_failures: number }
-  | { name: string; breaker: "open"; retry_after: number }
-  | { name: string; breaker: "half_open"; trial_in_flight: boolean };
 
 /** Every upstream, the default first. Names only: an upstream's URL is nobody's business but the operator's. */
 export function upstreamsHealth(config: Config): UpstreamHealth[] {

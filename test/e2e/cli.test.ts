@@ -50,6 +50,7 @@ describe("tollgate health and help", () => {
     const text = await cli(["health"]);
     expect(text.code).toBe(0);
     expect(text.stdout).toContain(`The gateway at ${gateway.url} is up (status: ok)`);
+    expect(text.stdout).toMatch(/^default +off +no breaker: every call is tried$/m);
     expect(text.stderr).toBe("");
 
     const json = await cli(["health", "--json"]);
