@@ -7,6 +7,7 @@ import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { AccountDO } from "../../src/account/account-do.ts";
 import type { GroupCommitStats } from "../../src/account/batch.ts";
+import { hashKey } from "../../src/keys.ts";
 import { accountWithKey, call, expectEnvelope, getAccount, originUrl, type OriginRecord } from "./helpers.ts";
 
 const COST = 40; // POST /v1/generate/* in wrangler.test.toml
@@ -84,6 +85,36 @@ describe("a batch whose commit fails", () => {
     expect(await stored(accountId)).toEqual({ credits: 680, dayUsed: 8, minuteRows: 8, debits: 8 });
     expect((await getAccount(accountId)).usage.minute.used).toBe(8);
     expect(await originRequestsFor(accountId)).toHaveLength(8);
+  });
+});
+
+describe("a refusal decided against admissions still pending commit", () => {
+  // A 402 or 429 that counted pending admissions is true only if they commit. Both are decided
+  // here in one turn of the object, against a batch whose commit then fails: neither may be
+  // answered as a refusal — the balance and the minute are what they were, so it would lie.
+  it("stands or falls with that batch: when the batch fails, the 402 and the 429 become failures too", async () => {
+    const { accountId, key, keyId } = await accountWithKey({ credits: COST }); // default: 5 a minute
+    const keyHash = await hashKey(key);
+    await sql(accountId, "CREATE TRIGGER refuse_minute BEFORE INSERT ON minute_admissions BEGIN SELECT RAISE(ABORT, 'injected failure'); END");
+    const outcomes = await runInDurableObject(env.ACCOUNTS.getByName(accountId), async (instance: AccountDO) => {
+      const admit = (n: number, cost: number) => instance.admit({ requestId: `req_refusal_pending_${n}`, keyId, keyHash, scope: "read", cost });
+      // One turn: a charged admission takes the whole balance, the next is refused 402 for it;
+      // four free ones fill the minute, the next is refused 429 for them.
+      const answers = [admit(1, COST), admit(2, COST), admit(3, 0), admit(4, 0), admit(5, 0), admit(6, 0), admit(7, 0)];
+      return (await Promise.all(answers)).map((answer) => answer.outcome);
+    });
+    expect(outcomes).toEqual(Array(7).fill("not_committed"));
+
+    await sql(accountId, "DROP TRIGGER refuse_minute");
+    const view = await getAccount(accountId);
+    expect([view.credits, view.usage.minute.used]).toEqual([COST, 0]);
+    // With the commit working, the same decisions stand.
+    const again = await runInDurableObject(env.ACCOUNTS.getByName(accountId), async (instance: AccountDO) => {
+      const admit = (n: number, cost: number) => instance.admit({ requestId: `req_refusal_committed_${n}`, keyId, keyHash, scope: "read", cost });
+      const answers = [admit(1, COST), admit(2, COST), admit(3, 0), admit(4, 0), admit(5, 0), admit(6, 0), admit(7, 0)];
+      return (await Promise.all(answers)).map((answer) => answer.outcome);
+    });
+    expect(again).toEqual(["admitted", "insufficient_credits", "admitted", "admitted", "admitted", "admitted", "rate_limited"]);
   });
 });
 
