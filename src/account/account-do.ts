@@ -2,29 +2,21 @@
 // usage. A thin, atomic shell around the pure limiter: every decision is synchronous from
 // its first read to its last change, so no two requests ever interleave inside one, and
 // admissions are committed in groups (batch.ts): decided at once against the committed
-// state plus the pending batch, answered only after the commit that holds them.
+// state plus the pending batch, answered only after the commit that holds them. The
+// Idempotency-Key records (idempotency-records.ts) and the usage history (usage-history.ts)
+// write in the same commits; this file owns the decisions and the order of the writes.
 import { DurableObject } from "cloudflare:workers";
 import { loadConfig, planLimits, type PlanLimits } from "../config.ts";
 import { isoSeconds } from "../envelope.ts";
 import { digestsEqual } from "../secrets.ts";
 import { GroupCommit, type GroupCommitStats, type PendingBatch, type PendingDebit } from "./batch.ts";
-import {
-  DEFAULT_IDEMPOTENCY_BOUNDS,
-  answerToKeep,
-  decideClaim,
-  expiryOf,
-  secondsUntil,
-  type ClaimDecision,
-  type IdempotencyBounds,
-  type IdempotencyClaim,
-  type KeptAnswer,
-  type NewClaim,
-} from "./idempotency.ts";
-import { IdempotencyStore } from "./idempotency-store.ts";
+import type { KeptAnswer, NewClaim } from "./idempotency.ts";
+import { IdempotencyRecords } from "./idempotency-records.ts";
 import { decide, dayNumberOf, type UsageSnapshot } from "./limiter.ts";
 import { AccountStore, type StoredState } from "./store.ts";
 import type { AccountSummary, AccountView, AdminResult, Admission, AdmitRequest, ClaimOutcome, KeyView, NewKey } from "./types.ts";
-import { USAGE_RETENTION_HOURS, hourOf, zeroCounts, type UsageHour } from "./usage.ts";
+import type { UsageHour } from "./usage.ts";
+import { UsageHistory } from "./usage-history.ts";
 import { accountView, keyView, type StoredKey } from "./view.ts";
 
 /**
@@ -38,16 +30,13 @@ const LEDGER_RETENTION_MS = 3_600_000;
 const LEDGER_PRUNE_EVERY_MS = 60_000;
 /** Credit movements shown in the account view. */
 const LEDGER_VIEW_ROWS = 20;
-/** Expired Idempotency-Key records are pruned by an alarm, at most this often. */
-const IDEMPOTENCY_PRUNE_EVERY_MS = 60_000;
 
 export class AccountDO extends DurableObject<Env> {
   private readonly store: AccountStore;
-  private readonly idempotency: IdempotencyStore;
-  /** Bounds of the account's Idempotency-Key records; tests lower them on an instance. */
-  protected idempotencyBounds: IdempotencyBounds = DEFAULT_IDEMPOTENCY_BOUNDS;
-  /** When the pruning alarm is set for, as far as this instance knows; null: none or unknown. */
-  private alarmAt: number | null = null;
+  /** The usage history (SPEC 13), written in the commits below. */
+  private readonly usage: UsageHistory;
+  /** The Idempotency-Key records (SPEC 11); tests lower `idempotency.bounds` on an instance. */
+  private readonly idempotency: IdempotencyRecords;
   /**
    * What storage holds, committed; `account` is null until one is created here. Admissions
    * not yet committed are in `commits.pending`, never here.
@@ -57,12 +46,12 @@ export class AccountDO extends DurableObject<Env> {
   /** The latest time this object acted on; the clock is never allowed to run backwards. */
   private lastNow = 0;
   private lastLedgerPrune = 0;
-  private lastUsagePruneHour = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.store = new AccountStore(ctx.storage.sql);
-    this.idempotency = new IdempotencyStore(ctx.storage.sql);
+    this.usage = new UsageHistory(this.store);
+    this.idempotency = new IdempotencyRecords(ctx.storage.sql, (at) => ctx.storage.setAlarm(at));
     if (this.store.exists()) ctx.storage.transactionSync(() => this.store.migrate());
     this.state = this.load();
     this.commits = new GroupCommit((batch, alsoWrite) => this.atomically(() => this.commitBatch(batch, alsoWrite)));
@@ -91,7 +80,7 @@ export class AccountDO extends DurableObject<Env> {
     // The key's claim, decided in the same synchronous step as the limits and the credits.
     // Like every decision here, it may have read the pending batch (a claim made a moment
     // ago), so it stands only once that batch is committed.
-    const idempotency = req.idempotency === undefined ? null : this.decideIdempotency(req.idempotency, now);
+    const idempotency = req.idempotency === undefined ? null : this.idempotency.decide(req.idempotency, pending.claims, now);
     if (idempotency?.kind === "refused") {
       return answerOnce(this.commits.pendingCommitted(), { outcome: "idempotency_refused", refusal: idempotency.refusal });
     }
@@ -145,10 +134,10 @@ export class AccountDO extends DurableObject<Env> {
       const now = this.clock();
       if (amount > 0) {
         this.moveCredits(amount, "refund", requestId, now);
-        this.countRefund(requestId, amount);
+        this.usage.countRefund(requestId, amount);
       }
       // `claim` (SPEC 11): released with the refund, or its 4xx kept, in this same write.
-      if (claim !== null) this.resolveClaim(requestId, claim.key, claim.answer, now);
+      if (claim !== null) this.idempotency.resolve(requestId, claim.key, claim.answer, now);
       return this.state.account!.credits;
     });
   }
@@ -168,8 +157,7 @@ export class AccountDO extends DurableObject<Env> {
         // That batch's waiters were told it failed; this answers what storage holds.
       }
     }
-    // Rows past the retention are not answered even before a commit has pruned them.
-    return this.store.usageHours(Math.max(fromHour, oldestKeptHour(hourOf(this.clock()))), toHour);
+    return this.usage.read(fromHour, toHour, this.clock());
   }
 
   /**
@@ -185,13 +173,11 @@ export class AccountDO extends DurableObject<Env> {
 
   /** Prunes expired Idempotency-Key records, and sets itself for the next one to expire. */
   override async alarm(): Promise<void> {
-    this.alarmAt = null;
+    this.idempotency.alarmFired();
     if (this.state.account === null) return;
     const now = this.clock();
     this.commits.commitNow(() => this.idempotency.pruneExpired(now));
-    const next = this.idempotency.nextExpiryAfter(now);
-    // At most one alarm a minute, however many records expire one after another.
-    if (next !== null) this.schedulePruning(Math.max(next, now + IDEMPOTENCY_PRUNE_EVERY_MS));
+    this.idempotency.scheduleNextPrune(now);
   }
 
   /** Batch sizes since this object started (bench, operators); not reachable over HTTP. */
@@ -303,22 +289,18 @@ export class AccountDO extends DurableObject<Env> {
       const last = batch.admissions.at(-1)!;
       this.recordAdmissions(batch.admissions);
       if (batch.debits.length > 0) this.recordDebits(batch.debits);
-      if (batch.claims.size > 0) {
-        this.idempotency.insertClaims(batch.claims.values());
-        this.schedulePruning(expiryOf(batch.claims.values().next().value!.at));
-      }
+      this.idempotency.insertClaims(batch.claims);
       this.pruneLedger(last);
     }
-    for (const { requestId, key, answer, at } of batch.answers) this.resolveClaim(requestId, key, answer, at);
-    if (!batch.usage.isEmpty) this.store.addUsage(batch.usage.rows());
+    for (const { requestId, key, answer, at } of batch.answers) this.idempotency.resolve(requestId, key, answer, at);
+    this.usage.record(batch.usage);
     // Not before the account (and its tables) exist: createAccount's own write makes them.
-    if (this.state.account !== null) this.pruneUsage();
+    if (this.state.account !== null) this.usage.pruneHourly(this.clock());
     return alsoWrite === null ? undefined : alsoWrite();
   }
 
   private load(): StoredState {
-    this.idempotency?.reset();
-    this.alarmAt = null;
+    this.idempotency.reset();
     const state = this.store.load();
     // After a restart the clock must not run behind what was already recorded.
     this.lastNow = Math.max(this.lastNow, state.minute.times.at(-1) ?? 0);
@@ -394,69 +376,6 @@ export class AccountDO extends DurableObject<Env> {
     account.credits = balance;
   }
 
-  /**
-   * A refund is counted in the hour of the debit it gives back, against its key, so one
-   * request's story stays in one row (usage.ts). A debit the ledger no longer holds (a body
-   * that streamed for over LEDGER_RETENTION_MS, then broke) or one written before the usage
-   * history existed names no key: that refund is given but not counted.
-   */
-  private countRefund(requestId: string, amount: number): void {
-    const debit = this.store.debitOf(requestId);
-    if (debit === null || debit.key_id === null) return;
-    this.store.addUsage([{ ...zeroCounts(), hour: hourOf(debit.at), key_id: debit.key_id, origin_failed: 1, credits_spent: -amount }]);
-  }
-
-  /**
-   * Drops the usage rows past the retention, in the first commit of each hour: one cheap
-   * range delete an hour. An account with no commit keeps its old rows stored, never answered.
-   */
-  private pruneUsage(): void {
-    const hour = hourOf(this.clock());
-    if (hour === this.lastUsagePruneHour) return;
-    this.lastUsagePruneHour = hour;
-    this.store.pruneUsage(oldestKeptHour(hour));
-  }
-
-  /**
-   * What a request with an Idempotency-Key meets (SPEC 11): its record pending in the batch or
-   * committed, and for a new key, room under the account's bound — past it, a new key is
-   * refused (409) rather than run without the guarantee.
-   */
-  private decideIdempotency(claim: IdempotencyClaim, now: number): Exclude<ClaimDecision, { kind: "first" }> | { kind: "first"; replaces: boolean } {
-    const pending = this.commits.pending.claims.get(claim.key);
-    const record = pending === undefined ? this.idempotency.find(claim.key) : { fingerprint: pending.fingerprint, claimedAt: pending.at, expiresAt: expiryOf(pending.at), answer: null };
-    const decision = decideClaim(record, claim.fingerprint, now);
-    if (decision.kind !== "first") return decision;
-    const first = { kind: "first", replaces: record !== null } as const;
-
-    const { maxRecords } = this.idempotencyBounds;
-    const held = this.idempotency.records + this.commits.pending.claims.size;
-    if (held < maxRecords || held - this.idempotency.expiredBy(now) < maxRecords) return first;
-    const freedAt = this.idempotency.nextExpiryAfter(now) ?? expiryOf(now);
-    return { kind: "refused", refusal: { reason: "full", retryAfterSeconds: secondsUntil(freedAt, now) } };
-  }
-
-  /** Keeps `answer` for the claim `requestId` holds on `key`, or releases it when `answer` is null. */
-  private resolveClaim(requestId: string, key: string, answer: KeptAnswer | null, now: number): void {
-    if (answer === null) {
-      this.idempotency.release(key, requestId);
-      return;
-    }
-    const kept = answerToKeep(answer, this.idempotency.keptBytes, this.idempotencyBounds);
-    if (this.idempotency.answer(key, requestId, kept, now)) this.schedulePruning(expiryOf(now));
-  }
-
-  /** Makes sure the pruning alarm fires by `at`. */
-  private schedulePruning(at: number): void {
-    if (this.alarmAt !== null && this.alarmAt <= at) return;
-    this.alarmAt = at;
-    // Under the output gate like every write; a failure is the runtime's to report, and the
-    // next write sets it again.
-    this.ctx.storage.setAlarm(at).catch(() => {
-      this.alarmAt = null;
-    });
-  }
-
   private pruneLedger(now: number): void {
     if (now - this.lastLedgerPrune < LEDGER_PRUNE_EVERY_MS) return;
     this.lastLedgerPrune = now;
@@ -487,11 +406,6 @@ async function answerOnce(committed: Promise<void>, answer: Admission): Promise<
   } catch (error) {
     return { outcome: "not_committed", error: error instanceof Error ? error.message : String(error) };
   }
-}
-
-/** The first hour the usage history still holds, in the hour `hour`: 35 days back. */
-function oldestKeptHour(hour: number): number {
-  return hour - USAGE_RETENTION_HOURS;
 }
 
 function keyIsLive(key: StoredKey, now: number): boolean {

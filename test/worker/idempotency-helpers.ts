@@ -91,7 +91,7 @@ export function expectSameAnswer(first: { res: Response; body: Uint8Array }, rep
   expect(Buffer.from(replay.body).equals(Buffer.from(first.body)), "the replayed body is the first body, byte for byte").toBe(true);
 }
 
-type Instance = { now: () => number; idempotencyBounds: IdempotencyBounds };
+type Instance = { now: () => number; idempotency: { bounds: IdempotencyBounds } };
 
 /** Moves the account object's clock `offsetMs` ahead of the wall clock (never sleep). */
 export async function moveClock(accountId: string, offsetMs: number): Promise<void> {
@@ -103,7 +103,7 @@ export async function moveClock(accountId: string, offsetMs: number): Promise<vo
 /** Lowers the account object's record bounds (they are large by default). */
 export async function setBounds(accountId: string, bounds: IdempotencyBounds): Promise<void> {
   await runInDurableObject(env.ACCOUNTS.getByName(accountId), (instance: AccountDO) => {
-    (instance as unknown as Instance).idempotencyBounds = bounds;
+    (instance as unknown as Instance).idempotency.bounds = bounds;
   });
 }
 
