@@ -79,10 +79,10 @@ export class AccountDO extends DurableObject<Env> {
     const pending = this.commits.pending;
     // The key's claim, decided in the same synchronous step as the limits and the credits.
     // Like every decision here, it may have read the pending batch (a claim made a moment
-    // ago), so it stands only once that batch is committed.
-    const idempotency = req.idempotency === undefined ? null : this.idempotency.decide(req.idempotency, pending.claims, now);
+    // ago, an answer waiting to be kept), so it stands only once that batch is committed.
+    const idempotency = req.idempotency === undefined ? null : this.idempotency.decide(req.idempotency, pending, now);
     if (idempotency?.kind === "refused") {
-      return answerOnce(this.commits.pendingCommitted(), { outcome: "idempotency_refused", refusal: idempotency.refusal });
+      return answerOnce(this.commits.pendingAndAnswersCommitted(), { outcome: "idempotency_refused", refusal: idempotency.refusal });
     }
     const decision = decide(this.limits(), this.snapshot(), pending.admissions, now);
     const balance = account.credits - pending.debited;

@@ -119,7 +119,8 @@ export const nextTimerTurn: Schedule = (run) => {
 /**
  * How long a batch holding only answers waits for an admission to commit with. Nobody is
  * answered by its commit (the Worker keeps answers in the background); a repeat of the request
- * meanwhile is told the first is still in progress, and retries after a second.
+ * meanwhile meets the answer in the batch (idempotency-records.ts) and is answered after the
+ * commit its own admission schedules.
  */
 export const ANSWER_LINGER_MS = 10;
 
@@ -207,6 +208,14 @@ export class GroupCommit {
    */
   pendingCommitted(): Promise<void> {
     return this.batch.size === 0 ? Promise.resolve() : this.committed.promise;
+  }
+
+  /**
+   * As pendingCommitted, for a decision that also read the answers waiting in the batch (an
+   * Idempotency-Key's record): it stands or falls with them too.
+   */
+  pendingAndAnswersCommitted(): Promise<void> {
+    return this.batch.size === 0 && this.batch.answers.length === 0 ? Promise.resolve() : this.committed.promise;
   }
 
   /**

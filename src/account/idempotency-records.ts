@@ -16,7 +16,8 @@ import {
   type KeptAnswer,
   type NewClaim,
 } from "./idempotency.ts";
-import { IdempotencyStore } from "./idempotency-store.ts";
+import type { PendingAnswer } from "./batch.ts";
+import { IdempotencyStore, type StoredClaim } from "./idempotency-store.ts";
 
 /** Expired records are pruned by an alarm, at most this often. */
 const PRUNE_EVERY_MS = 60_000;
@@ -44,13 +45,17 @@ export class IdempotencyRecords {
   }
 
   /**
-   * What a request with an Idempotency-Key meets: its record pending in the batch or
-   * committed, and for a new key, room under the account's bound — past it, a new key is
-   * refused (409) rather than run without the guarantee.
+   * What a request with an Idempotency-Key meets: its record as the pending batch leaves it
+   * (a claim made a moment ago, or an answer waiting to be committed) or as committed, and for
+   * a new key, room under the account's bound — past it, a new key is refused (409) rather
+   * than run without the guarantee. Like every decision that reads the pending batch, it
+   * stands only once that batch is committed.
    */
-  decide(claim: IdempotencyClaim, pendingClaims: ReadonlyMap<string, NewClaim>, now: number): KeyDecision {
-    const pending = pendingClaims.get(claim.key);
-    const record = pending === undefined ? this.store.find(claim.key) : { fingerprint: pending.fingerprint, claimedAt: pending.at, expiresAt: expiryOf(pending.at), answer: null };
+  decide(claim: IdempotencyClaim, pending: { claims: ReadonlyMap<string, NewClaim>; answers: readonly PendingAnswer[] }, now: number): KeyDecision {
+    const pendingClaims = pending.claims;
+    const claimed = pendingClaims.get(claim.key);
+    const stored = claimed === undefined ? this.store.find(claim.key) : { fingerprint: claimed.fingerprint, requestId: claimed.requestId, claimedAt: claimed.at, expiresAt: expiryOf(claimed.at), answer: null };
+    const record = stored === null ? null : this.withPendingAnswer(claim.key, stored, pending.answers);
     const decision = decideClaim(record, claim.fingerprint, now);
     if (decision.kind !== "first") return decision;
     const first = { kind: "first", replaces: record !== null } as const;
@@ -60,6 +65,27 @@ export class IdempotencyRecords {
     if (held < maxRecords || held - this.store.expiredBy(now) < maxRecords) return first;
     const freedAt = this.store.nextExpiryAfter(now) ?? expiryOf(now);
     return { kind: "refused", refusal: { reason: "full", retryAfterSeconds: secondsUntil(freedAt, now) } };
+  }
+
+  /**
+   * The record once the pending batch is committed: an answer waiting there for this very
+   * claim is as good as kept. Without this, a repeat sent the moment the first answer reached
+   * its client — while that answer lingers in the batch (batch.ts) — would be told the first
+   * is still in progress. The answer is judged against the bytes kept plus those of the
+   * answers ahead of it in the batch, as the commit will judge it (counting them all as kept:
+   * if one is not, this one is refused as not kept where it would have been kept — a 409,
+   * never a second action).
+   */
+  private withPendingAnswer(key: string, record: StoredClaim, answers: readonly PendingAnswer[]): StoredClaim {
+    if (record.answer !== null) return record;
+    let keptBytes = this.store.keptBytes;
+    for (const waiting of answers) {
+      if (waiting.key === key && waiting.requestId === record.requestId) {
+        return { ...record, expiresAt: expiryOf(waiting.at), answer: answerToKeep(waiting.answer, keptBytes, this.bounds) };
+      }
+      if (waiting.answer.kind === "response") keptBytes += waiting.answer.body.byteLength;
+    }
+    return record;
   }
 
   /** A batch's claims, written with its admissions. */

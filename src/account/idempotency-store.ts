@@ -5,8 +5,14 @@
 // a transaction rolls back.
 import { expiryOf, type ClaimRecord, type KeptAnswer, type NewClaim } from "./idempotency.ts";
 
+/** A record as stored: what a decision needs, and the request that holds the claim. */
+export interface StoredClaim extends ClaimRecord {
+  requestId: string;
+}
+
 type Row = {
   fingerprint: string;
+  request_id: string;
   claimed_at: number;
   expires_at: number;
   state: "in_flight" | "response" | "envelope" | "too_large" | "not_kept";
@@ -41,12 +47,12 @@ export class IdempotencyStore {
     return this.count().keptBytes;
   }
 
-  find(key: string): ClaimRecord | null {
+  find(key: string): StoredClaim | null {
     const row = this.sql
-      .exec<Row>("SELECT fingerprint, claimed_at, expires_at, state, status, status_text, headers, body, code, message FROM idempotency_keys WHERE key = ?", key)
+      .exec<Row>("SELECT fingerprint, request_id, claimed_at, expires_at, state, status, status_text, headers, body, code, message FROM idempotency_keys WHERE key = ?", key)
       .toArray()[0];
     if (row === undefined) return null;
-    return { fingerprint: row.fingerprint, claimedAt: row.claimed_at, expiresAt: row.expires_at, answer: answerOf(row) };
+    return { fingerprint: row.fingerprint, requestId: row.request_id, claimedAt: row.claimed_at, expiresAt: row.expires_at, answer: answerOf(row) };
   }
 
   /** Claims of a batch. A key's earlier record, if any, has expired (decideClaim): it is replaced. */

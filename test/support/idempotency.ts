@@ -1,8 +1,10 @@
 // A repeat of a request with an Idempotency-Key, made as soon as the first one's answer has
-// arrived, may meet the claim still in progress: the gateway keeps a 2xx's answer just after
-// its body has passed (in the background, README "Idempotency keys"). The contract answers
-// that moment with 409 and `Retry-After: 1`, and a client waits and retries — as tests do here,
-// rather than hope the answer was kept in time.
+// arrived, may still meet the claim in progress: the gateway keeps a 2xx's answer just after
+// its body has passed (in the background, README "Idempotency keys"), and a repeat that
+// reaches the account's object before that background call does is answered 409 with
+// `Retry-After: 1`. Rare (an answer waiting in the batch is met), but a machine under load
+// can stretch that instant, so tests do what a client does — wait and retry — rather than
+// hope the answer was kept in time.
 import { setTimeout as sleep } from "node:timers/promises";
 import { expect } from "vitest";
 

@@ -6,6 +6,7 @@ import { env } from "cloudflare:workers";
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { AccountDO } from "../../src/account/account-do.ts";
+import type { KeptAnswer } from "../../src/account/idempotency.ts";
 import { fingerprint } from "../../src/idempotency/request.ts";
 import { hashKey, parseKey } from "../../src/keys.ts";
 import { accountWithKey, expectEnvelope } from "./helpers.ts";
@@ -130,6 +131,66 @@ describe("a claim in flight", () => {
     expect(replay.res.headers.get("Idempotent-Replayed")).toBe("true");
     expect(replay.res.headers.get("X-Thing")).toBe("7");
     expect(new TextDecoder().decode(replay.body)).toBe("made it");
+  });
+});
+
+describe("an answer waiting in the batch", () => {
+  // The answer of a 2xx is kept just after it reached its client, and lingers in the pending
+  // batch up to 10 ms for an admission's commit (batch.ts). A repeat that arrives meanwhile
+  // must meet it, not be told the first is still in progress — and stand or fall with it.
+  async function admitInSameTurn(accountId: string, key: string, idempotencyKey: string, answer: Parameters<AccountDO["keepAnswer"]>[2], failCommit = false) {
+    const parsed = parseKey(key)!;
+    const keyHash = await hashKey(parsed.key);
+    const print = await fingerprint("POST", "/v1/items/echo", "", bytes("{}"));
+    const admit = (requestId: string) =>
+      runInDurableObject(env.ACCOUNTS.getByName(accountId), (instance: AccountDO) =>
+        instance.admit({ requestId, keyId: parsed.keyId, keyHash, scope: "write", cost: 0, idempotency: { key: idempotencyKey, fingerprint: print } }),
+      );
+    expect((await admit("req_waiting_answer_first01")).outcome).toBe("admitted");
+    return runInDurableObject(env.ACCOUNTS.getByName(accountId), async (instance: AccountDO, state: DurableObjectState) => {
+      if (failCommit) state.storage.sql.exec("CREATE TRIGGER refuse_answer BEFORE UPDATE ON idempotency_keys BEGIN SELECT RAISE(ABORT, 'injected failure'); END");
+      // One turn: the answer joins the batch (and lingers), then the repeat is decided.
+      const kept = instance.keepAnswer("req_waiting_answer_first01", idempotencyKey, answer).then(
+        () => "kept",
+        () => "failed",
+      );
+      const repeat = instance.admit({ requestId: "req_waiting_answer_again01", keyId: parsed.keyId, keyHash, scope: "write", cost: 0, idempotency: { key: idempotencyKey, fingerprint: print } });
+      const outcome = await repeat;
+      if (failCommit) state.storage.sql.exec("DROP TRIGGER refuse_answer");
+      return { outcome, kept: await kept };
+    });
+  }
+
+  it("is met by a repeat at once: the replay, answered after the commit that keeps it", async () => {
+    const { accountId, key } = await accountWithKey({ plan: "unlimited" });
+    const idempotencyKey = newIdempotencyKey("waiting");
+    const answer: KeptAnswer = { kind: "response", status: 201, statusText: "Created", headers: [["Content-Type", "text/plain"]], body: bytes("made") };
+    const { outcome, kept } = await admitInSameTurn(accountId, key, idempotencyKey, answer);
+    expect(outcome).toMatchObject({ outcome: "replay", answer: { kind: "response", status: 201, statusText: "Created", headers: [["Content-Type", "text/plain"]] } });
+    expect(new TextDecoder().decode((outcome as { answer: { body: ArrayBuffer } }).answer.body)).toBe("made");
+    expect(kept).toBe("kept");
+    expect(await storedRecords(accountId)).toEqual([expect.objectContaining({ state: "response" })]);
+  });
+
+  it("as not kept, is a 409 saying so, not the in-progress 409", async () => {
+    const { accountId, key } = await accountWithKey({ plan: "unlimited" });
+    const { outcome } = await admitInSameTurn(accountId, key, newIdempotencyKey("waiting-not-kept"), { kind: "not_kept" });
+    expect(outcome).toEqual({ outcome: "idempotency_refused", refusal: { reason: "not_kept" } });
+  });
+
+  it("falls with its batch: when the commit fails, the repeat is not answered with it", async () => {
+    const { accountId, key } = await accountWithKey({ plan: "unlimited" });
+    const idempotencyKey = newIdempotencyKey("waiting-failed");
+    const answer: KeptAnswer = { kind: "response", status: 200, statusText: "OK", headers: [], body: bytes("x") };
+    const { outcome, kept } = await admitInSameTurn(accountId, key, idempotencyKey, answer, true);
+    expect(outcome).toMatchObject({ outcome: "not_committed" });
+    expect(kept).toBe("failed");
+    expect(await storedRecords(accountId)).toEqual([expect.objectContaining({ state: "in_flight" })]);
+
+    // A refusal decided on a waiting answer falls with it too: not a 409 that storage never held.
+    const notKept = await admitInSameTurn(accountId, key, newIdempotencyKey("waiting-not-kept-failed"), { kind: "not_kept" }, true);
+    expect(notKept.outcome).toMatchObject({ outcome: "not_committed" });
+    expect(notKept.kept).toBe("failed");
   });
 });
 
