@@ -20,7 +20,7 @@ interface Answer {
 }
 
 export async function checkExactness(gatewayUrl: string, origin: OriginProcess, clients = 200): Promise<Check[]> {
-  return [await rateLimitIsExact(gatewayUrl, origin, clients), await creditsBalance(gatewayUrl, origin, clients)];
+  return [await rateLimitIsExact(gatewayUrl, origin, clients), await creditsBalance(gatewayUrl, origin, clients), await immediateRepeats(gatewayUrl, origin, clients)];
 }
 
 async function rateLimitIsExact(gatewayUrl: string, origin: OriginProcess, clients: number): Promise<Check> {
@@ -62,6 +62,39 @@ async function creditsBalance(gatewayUrl: string, origin: OriginProcess, clients
     name: `credits: ${clients} simultaneous requests costing ${PRICEY_COST} on a balance of ${start}, a third failing at the origin`,
     pass: final === expected && succeeded + refunded + short === clients && reached === succeeded + refunded,
     detail: `2xx ${succeeded}, refunded 500s ${refunded}, 402s ${short}, other ${clients - succeeded - refunded - short}; origin received ${reached}; balance ${start} − ${succeeded} × ${PRICEY_COST} = ${expected}, account says ${final}`,
+  };
+}
+
+/**
+ * SPEC 11 as a client meets it: a POST with a fresh Idempotency-Key, its answer read whole,
+ * then the same request again at once — `requests` times, one after another. Every repeat
+ * must be the replay or the in-progress 409 (the only answer the contract allows while the
+ * first answer is being kept), and the origin must see each operation once; how many met
+ * the 409 is the figure (the gateway keeps the answer in the background, just after it was sent).
+ */
+async function immediateRepeats(gatewayUrl: string, origin: OriginProcess, requests: number): Promise<Check> {
+  const key = await accountWithKey({ url: gatewayUrl }, { id: "exact-repeats", plan: "bench" });
+  await origin.forget();
+  const run = `${Date.now()}`;
+  let replayed = 0;
+  let inProgress = 0;
+  let other = 0;
+  for (let i = 0; i < requests; i++) {
+    const headers = { Authorization: `Bearer ${key}`, "Content-Type": "application/json", "Idempotency-Key": `repeat-${run}-${i}` };
+    const url = `${gatewayUrl}/v1/repeats/${i}/status/200?body=made`;
+    const first = await fetch(url, { method: "POST", headers, body: `{"n":${i}}` });
+    const firstBody = await first.text();
+    const again = await fetch(url, { method: "POST", headers, body: `{"n":${i}}` });
+    const againBody = await again.text();
+    if (first.status === 200 && again.status === 200 && again.headers.get("Idempotent-Replayed") === "true" && againBody === firstBody) replayed++;
+    else if (first.status === 200 && again.status === 409 && again.headers.get("Retry-After") === "1" && envelopeProblem(409, again.headers, againBody) === null) inProgress++;
+    else other++;
+  }
+  const reached = (await origin.received()).filter((r) => r.path.startsWith("/v1/repeats/")).length;
+  return {
+    name: `Idempotency-Key: ${requests} POSTs, each repeated the moment its answer was read`,
+    pass: other === 0 && reached === requests,
+    detail: `repeats replayed ${replayed}, in-progress 409s ${inProgress}, other ${other}; origin received ${reached} (one per operation)`,
   };
 }
 
