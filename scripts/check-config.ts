@@ -14,7 +14,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { TomlError, parse } from "smol-toml";
-import { CONFIG_FIELDS, parseConfig, type ConfigResult } from "../src/config.ts";
+import { CONFIG_FIELDS, adminTokenProblem, parseConfig, type ConfigResult } from "../src/config.ts";
 
 /** Set with `wrangler secret put`; locally in .dev.vars. */
 const SECRET_NAMES = ["ADMIN_TOKEN", "UPSTREAM_TOKEN"] as const;
@@ -74,6 +74,9 @@ export function checkConfig(tomlPath: string, envName: string | null = null): Ch
   }
   // One line per problem, each "<field>: <why>" (a field may quote a name holding "; ").
   if (!parsed.ok) problems.push(...parsed.problems);
+  // The Worker serves with a short ADMIN_TOKEN (the contract allows any); a deploy should not.
+  const weakToken = parsed.ok ? adminTokenProblem(parsed.config) : null;
+  if (weakToken !== null) problems.push(weakToken);
   if (problems.length > 0 || !parsed.ok) return redact(refuse(problems), env, redactions);
   const config = parsed.config;
 
