@@ -97,7 +97,12 @@ function isUnreservedOrHigh(escape: string): boolean {
   return byte >= 0x80 || /^[A-Za-z0-9\-._~]$/.test(String.fromCharCode(byte));
 }
 
-const STRIP_SYNTAX = "a strip_prefix is the leading literal segments of the route's path, such as /v1/billing (no :name, no *, no trailing /)";
+const STRIP_SYNTAX = "a strip_prefix is the leading literal segments of the route's path, such as /v1/billing (no :name, no *)";
+
+/** `/v1/billing/` says what `/v1/billing` says: the route's path starts with either. */
+function withoutTrailingSlash(strip: string): string {
+  return strip.length > 1 && strip.endsWith("/") ? strip.slice(0, -1) : strip;
+}
 
 /**
  * Why `strip` cannot be the strip_prefix of the route `routePath` (SPEC 12), or null. It must
@@ -105,8 +110,9 @@ const STRIP_SYNTAX = "a strip_prefix is the leading literal segments of the rout
  * would cut a segment in two) and literal (a `:name` or `*` segment is not the same text
  * on every request), so every path the route matches starts with it.
  */
-export function stripPrefixProblem(routePath: string, strip: string): string | null {
-  if (!strip.startsWith("/") || strip === "/" || strip.endsWith("/")) return `must start with / and not end with one: ${STRIP_SYNTAX}`;
+export function stripPrefixProblem(routePath: string, written: string): string | null {
+  const strip = withoutTrailingSlash(written);
+  if (!strip.startsWith("/") || strip === "/" || strip.endsWith("/")) return `must start with / and name at least one segment: ${STRIP_SYNTAX}`;
   const syntax = routePathProblem(strip);
   if (syntax !== null) return syntax;
   const stripSegments = segmentsOf(strip);
@@ -114,7 +120,7 @@ export function stripPrefixProblem(routePath: string, strip: string): string | n
   const routeSegments = segmentsOf(routePath);
   const covered = routeSegments.slice(0, stripSegments.length);
   const whole = covered.length === stripSegments.length && covered.every((segment, i) => !segment.startsWith(":") && segment !== "*" && segment === stripSegments[i]);
-  if (!whole) return `${strip} is not a prefix of the route's path ${routePath}, segment by segment: ${STRIP_SYNTAX}`;
+  if (!whole) return `${written} is not a prefix of the route's path ${routePath}, segment by segment: ${STRIP_SYNTAX}`;
   return null;
 }
 
@@ -127,7 +133,7 @@ function segmentsOf(path: string): string[] {
 function canonicalStripPrefix(routePath: string, strip: string): string {
   const problem = stripPrefixProblem(routePath, strip);
   if (problem !== null) throw new Error(`route ${routePath}: strip_prefix ${problem}`);
-  return `/${segmentsOf(strip).join("/")}`;
+  return `/${segmentsOf(withoutTrailingSlash(strip)).join("/")}`;
 }
 
 /** Routes must pass routePathProblem (config.ts checks it first); throws otherwise. */

@@ -296,7 +296,7 @@ describe("npm run check (scripts/check-config.ts)", () => {
     [
       "a strip_prefix the route's path does not start with, segment by segment",
       { ROUTES: [{ path: "/v1/billing/*", strip_prefix: "/v1/bill" }] },
-      "ROUTES[0].strip_prefix: /v1/bill is not a prefix of the route's path /v1/billing/*, segment by segment: a strip_prefix is the leading literal segments of the route's path, such as /v1/billing (no :name, no *, no trailing /)",
+      "ROUTES[0].strip_prefix: /v1/bill is not a prefix of the route's path /v1/billing/*, segment by segment: a strip_prefix is the leading literal segments of the route's path, such as /v1/billing (no :name, no *)",
     ],
     ["a breaker that never opens", { UPSTREAM_BREAKER: { failures: 0, open_seconds: 10 } }, "UPSTREAM_BREAKER.failures: must be a positive integer of consecutive failures, at most 1000"],
     [

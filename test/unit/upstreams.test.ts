@@ -99,8 +99,9 @@ describe("UPSTREAMS in the configuration", () => {
     ["a strip_prefix over a parameter", { ROUTES: [{ path: "/v1/:tenant/*", strip_prefix: "/v1/acme" }] }, "ROUTES[0].strip_prefix: /v1/acme is not a prefix"],
     ["a strip_prefix with a parameter", { ROUTES: [{ path: "/v1/:tenant/*", strip_prefix: "/v1/:tenant" }] }, "ROUTES[0].strip_prefix: must hold literal segments only"],
     ["a strip_prefix over the *", { ROUTES: [{ path: "/v1/*", strip_prefix: "/v1/*" }] }, "ROUTES[0].strip_prefix: must hold literal segments only"],
-    ["a strip_prefix with a trailing /", { ROUTES: [{ path: "/v1/billing/*", strip_prefix: "/v1/billing/" }] }, "ROUTES[0].strip_prefix: must start with / and not end with one"],
-    ["a strip_prefix of /", { ROUTES: [{ path: "/v1/*", strip_prefix: "/" }] }, "ROUTES[0].strip_prefix: must start with / and not end with one"],
+    ["a strip_prefix of /", { ROUTES: [{ path: "/v1/*", strip_prefix: "/" }] }, "ROUTES[0].strip_prefix: must start with / and name at least one segment"],
+    ["a strip_prefix of //", { ROUTES: [{ path: "/v1/*", strip_prefix: "//" }] }, "ROUTES[0].strip_prefix: must start with / and name at least one segment"],
+    ["a strip_prefix with two trailing /", { ROUTES: [{ path: "/v1/billing/*", strip_prefix: "/v1/billing//" }] }, "ROUTES[0].strip_prefix: must start with / and name at least one segment"],
     ["a relative strip_prefix", { ROUTES: [{ path: "/v1/*", strip_prefix: "v1" }] }, "ROUTES[0].strip_prefix: must start with /"],
     ["a strip_prefix that is a pattern", { ROUTES: [{ path: "/v1/*", strip_prefix: "/v(1|2)" }] }, "ROUTES[0].strip_prefix: holds '(', which is not allowed"],
     ["a strip_prefix that is not a string", { ROUTES: [{ path: "/v1/*", strip_prefix: 1 }] }, "ROUTES[0].strip_prefix: must be a string"],
@@ -152,6 +153,12 @@ describe("UPSTREAMS in the configuration", () => {
   it("takes a strip_prefix in another spelling of the same segments", () => {
     const config = ok({ ...base, ROUTES: [{ path: "/v1/billing/*", strip_prefix: "/V1/%62illing" }] });
     expect(config.routes[0]?.stripPrefix).toBe("/v1/billing");
+  });
+
+  it("takes a strip_prefix written with a trailing / as the same segments: the route's path starts with it (SPEC 12)", () => {
+    const config = ok({ ...base, ROUTES: [{ path: "/v1/billing/*", strip_prefix: "/v1/billing/" }] });
+    expect(config.routes[0]?.stripPrefix).toBe("/v1/billing");
+    expect(forwardedPath("/v1/billing/invoices/7", config.routes[0]!.stripPrefix)).toBe("/invoices/7");
   });
 });
 
