@@ -24,8 +24,12 @@ export interface UsageQuery {
 
 export type UsageQueryResult = { ok: true; value: UsageQuery } | { ok: false; message: string };
 
-/** 2026-02-01, 2026-02-01T12:00Z, 2026-02-01T12:00:00Z, 2026-02-01T12:00:00.123Z. UTC only: Z. */
-const ISO_UTC = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?Z)?$/;
+/**
+ * 2026-02-01, 2026-02-01T12:00Z, 2026-02-01T12:00:00Z, 2026-02-01T12:00:00.123Z, and the same
+ * with an offset of zero (+00:00, +0000, -00:00). UTC only. A `+` sent raw in a query string
+ * arrives as a space (form encoding), so ` 00:00` is read as `+00:00`.
+ */
+const ISO_UTC = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(?:Z|[+\- ]00:?00))?$/;
 const TIME_MESSAGE = "must be an ISO 8601 UTC time, e.g. 2026-02-01T00:00:00Z";
 
 const time = v.pipe(v.string(), v.transform(parseUtcTime), v.number(TIME_MESSAGE));

@@ -65,12 +65,16 @@ describe("parseUtcTime", () => {
     expect(parseUtcTime("2026-02-01T12:34:56.7891234Z")).toBe(Date.UTC(2026, 1, 1, 12, 34, 56, 789));
     expect(parseUtcTime("2026-02-01T12:34Z")).toBe(Date.UTC(2026, 1, 1, 12, 34));
     expect(parseUtcTime("2026-02-01")).toBe(T);
+    // An offset of zero is UTC too; a raw + in a query string arrives as a space.
+    for (const zero of ["+00:00", "+0000", "-00:00", " 00:00"]) expect(parseUtcTime(`2026-02-01T12:34:56${zero}`), zero).toBe(Date.UTC(2026, 1, 1, 12, 34, 56));
   });
 
   it("refuses everything else: other zones, no zone, impossible dates and times, other shapes", () => {
     for (const text of [
       "2026-02-01T12:00:00+02:00",
-      "2026-02-01T12:00:00+00:00",
+      "2026-02-01T12:00:00-05:00",
+      "2026-02-01T12:00:00+00:30",
+      "2026-02-01T12:00:00+00",
       "2026-02-01T12:00:00",
       "2026-02-01T12:00:00z",
       "2026-02-30T00:00:00Z",
