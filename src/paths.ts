@@ -31,11 +31,11 @@ function isUnreserved(code: number): boolean {
 
 /**
  * ASCII kept as it is: RFC 3986's pchar (unreserved, `:`, `@` and the sub-delimiters) but
- * `;`, and `[ ] |`, which the URL parser leaves alone too. Every other printable character is
+ * `;`, and `[ ] | ^`, which the URL parser leaves alone too. Every other printable character is
  * %-encoded the way the URL parser would, so `new URL(canonical)` gives the canonical path back.
  */
 const KEEP_RAW = new Uint8Array(128);
-for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,=:@[]|") KEEP_RAW[c.charCodeAt(0)] = 1;
+for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,=:@[]|^") KEEP_RAW[c.charCodeAt(0)] = 1;
 
 /** Encoded characters refused on every route (step 5); %2F is decided by the route. */
 function isRefusedByte(byte: number): boolean {
@@ -46,7 +46,7 @@ function isRefusedByte(byte: number): boolean {
  * Already canonical, the common case: `/`-separated segments of kept characters, none of them
  * empty (but a trailing slash), `.` or `..`. Checked first so a typical path costs one regex.
  */
-const CANONICAL = /^(?:(?:\/(?!\.\.?(?:\/|$))[A-Za-z0-9\-._~!$&'()*+,=:@[\]|]+)+\/?|\/)$/;
+const CANONICAL = /^(?:(?:\/(?!\.\.?(?:\/|$))[A-Za-z0-9\-._~!$&'()*+,=:@[\]|^]+)+\/?|\/)$/;
 
 function hexValue(code: number): number {
   if (code >= 0x30 && code <= 0x39) return code - 0x30;

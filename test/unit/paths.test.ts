@@ -97,7 +97,7 @@ describe("canonicalPath: properties", () => {
           expect(["%25", "%5C", "%7F"].includes(escape) || Number.parseInt(escape.slice(1), 16) < 0x20, raw).toBe(false);
         }
         // Nothing but kept characters and escapes: the URL parser gives the same path back.
-        expect(path, raw).toMatch(/^(?:[A-Za-z0-9\-._~!$&'()*+,=:@[\]|/]|%[0-9A-F]{2})*$/);
+        expect(path, raw).toMatch(/^(?:[A-Za-z0-9\-._~!$&'()*+,=:@[\]|^/]|%[0-9A-F]{2})*$/);
         expect(new URL(path, "https://gw.test").pathname, raw).toBe(path);
         // SPEC 10.5 looks at the path after step 1, before dot segments go: a %2F the result
         // still holds was certainly seen, and one a `..` removed was seen too.
@@ -194,7 +194,7 @@ describe("canonicalPath: edges", () => {
     ["/v1/café", "/v1/caf%C3%A9"],
     ["/v1/%3b%3f%23%40%3a", "/v1/%3B%3F%23%40%3A"],
     ["/v1/a%20b", "/v1/a%20b"],
-    ["/v1/a b\"<>`{}^", "/v1/a%20b%22%3C%3E%60%7B%7D%5E"],
+    ["/v1/a b\"<>`{}^", "/v1/a%20b%22%3C%3E%60%7B%7D^"],
     ["/v1/[x]|y@z:w", "/v1/[x]|y@z:w"],
   ])("%j → %j", (raw, expected) => {
     expect(canonicalPath(raw)).toEqual({ ok: true, path: expected, encodedSlash: false });
