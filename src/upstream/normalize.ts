@@ -77,7 +77,8 @@ export function normalizeUpstream(outcome: UpstreamOutcome, now: number): ErrorS
   if (envelope !== null) {
     const message = cleanMessage(envelope.message) ?? GENERIC_MESSAGE[envelope.code];
     if (envelope.code !== "RATE_LIMIT_EXCEEDED") return { code: envelope.code, message };
-    const seconds = parseRetryAfter(outcome.retryAfter, now) ?? envelope.retryAfter ?? 1;
+    // As the 429 row (SPEC 6): the origin's Retry-After header, else 1 s — not its meta.retry_after.
+    const seconds = parseRetryAfter(outcome.retryAfter, now) ?? 1;
     return { code: "RATE_LIMIT_EXCEEDED", message, retryAfterSeconds: seconds };
   }
   if (status === 429) {
@@ -101,14 +102,11 @@ function parseJson(body: string | null): unknown {
   }
 }
 
-function originEnvelope(json: unknown): { code: ErrorCode; message: unknown; retryAfter: number | undefined } | null {
+function originEnvelope(json: unknown): { code: ErrorCode; message: unknown } | null {
   if (!isRecord(json) || json.success !== false || !isRecord(json.error)) return null;
   const code = json.error.code;
   if (!isErrorCode(code) || !PASSTHROUGH_CODES.has(code)) return null;
-  const metaRetry = isRecord(json.meta) ? json.meta.retry_after : undefined;
-  // Whole seconds a header can carry: 1e300 would become "Retry-After: 1e+300".
-  const retryAfter = typeof metaRetry === "number" && metaRetry >= 1 && metaRetry <= Number.MAX_SAFE_INTEGER ? Math.ceil(metaRetry) : undefined;
-  return { code, message: json.error.message, retryAfter };
+  return { code, message: json.error.message };
 }
 
 /** The first usable string among the common error shapes, or null. */

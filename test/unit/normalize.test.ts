@@ -61,6 +61,10 @@ describe("origin 4xx", () => {
     expect(answer(403, envelope("INSUFFICIENT_CREDITS", "top up"))).toEqual({ code: "INSUFFICIENT_CREDITS", message: "top up" });
     expect(answer(429, envelope("RATE_LIMIT_EXCEEDED", "slow down"), "12")).toEqual({ code: "RATE_LIMIT_EXCEEDED", message: "slow down", retryAfterSeconds: 12 });
     expect(answer(429, envelope("RATE_LIMIT_EXCEEDED", "slow down"))).toMatchObject({ retryAfterSeconds: 1 });
+    // SPEC 6: "Retry-After as the 429 row": the header, else 1 s — the origin's meta.retry_after is not a header.
+    const withMeta = JSON.stringify({ success: false, error: { code: "RATE_LIMIT_EXCEEDED", message: "slow down" }, meta: { retry_after: 45 } });
+    expect(answer(429, withMeta)).toEqual({ code: "RATE_LIMIT_EXCEEDED", message: "slow down", retryAfterSeconds: 1 });
+    expect(answer(429, withMeta, "7")).toMatchObject({ retryAfterSeconds: 7 });
   });
 
   it("does not let an origin claim UNAUTHORIZED or INTERNAL_ERROR, nor an unknown code", () => {
