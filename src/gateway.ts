@@ -64,9 +64,11 @@ async function answerRequest(request: Request, env: Env, exec: ExecutionContext)
       }
     }
   } catch (error) {
-    // A fault of the gateway itself: logged in full, answered without details.
+    // A fault of the gateway itself: logged in full, answered without details. Nearly always
+    // a Durable Object that could not be reached or answer (the admin API's calls; the proxy
+    // catches its own), which SPEC 6 answers 500 with Retry-After: 1.
     log.error = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-    response = fail({ request, requestId, log }, { code: "INTERNAL_ERROR", message: GENERIC_MESSAGE.INTERNAL_ERROR });
+    response = fail({ request, requestId, log }, { code: "INTERNAL_ERROR", message: GENERIC_MESSAGE.INTERNAL_ERROR, retryAfterSeconds: 1 });
   }
 
   response = withGatewayHeaders(response, requestId, corsOrigin);

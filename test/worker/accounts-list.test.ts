@@ -227,7 +227,7 @@ describe("GET /_gateway/accounts: exact numbers", () => {
       expect(res.headers.get("X-Credits-Remaining")).toBe("60");
       await res.body?.cancel();
       // And the admin API's listing fails closed rather than answer without the directory.
-      await expectEnvelope(await admin("GET", "/accounts"), "INTERNAL_ERROR");
+      await expectEnvelope(await admin("GET", "/accounts"), "INTERNAL_ERROR", undefined, { retryAfter: 1 });
     } finally {
       repair();
     }
@@ -239,7 +239,7 @@ describe("GET /_gateway/accounts: exact numbers", () => {
     const [, broken] = await createAll(["a", "b", "c"], prefix);
     const repair = breakCalls("ACCOUNTS", ["summary"], broken);
     try {
-      const envelope = await expectEnvelope(await admin("GET", `/accounts?prefix=${prefix}`), "INTERNAL_ERROR");
+      const envelope = await expectEnvelope(await admin("GET", `/accounts?prefix=${prefix}`), "INTERNAL_ERROR", undefined, { retryAfter: 1 });
       expect(envelope.error.message).not.toContain("storage unavailable");
     } finally {
       repair();
@@ -253,7 +253,7 @@ describe("the directory stays right when a call fails half-way", () => {
     const id = `${freshPrefix()}retry`;
     const repair = breakCalls("DIRECTORY", ["register"]);
     try {
-      await expectEnvelope(await admin("POST", "/accounts", { body: { id, credits: 5 } }), "INTERNAL_ERROR");
+      await expectEnvelope(await admin("POST", "/accounts", { body: { id, credits: 5 } }), "INTERNAL_ERROR", undefined, { retryAfter: 1 });
     } finally {
       repair();
     }
