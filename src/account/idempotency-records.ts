@@ -4,6 +4,7 @@
 // this holds what joins them to the object — its bounds, the pending batch's claims, and when
 // the pruning alarm is set for. Every method runs inside the object's synchronous step or its
 // transactionSync, like the rest of AccountDO.
+import type { PendingAnswer } from "./batch.ts";
 import {
   DEFAULT_IDEMPOTENCY_BOUNDS,
   answerToKeep,
@@ -16,7 +17,6 @@ import {
   type KeptAnswer,
   type NewClaim,
 } from "./idempotency.ts";
-import type { PendingAnswer } from "./batch.ts";
 import { IdempotencyStore, type StoredClaim } from "./idempotency-store.ts";
 
 /** Expired records are pruned by an alarm, at most this often. */
