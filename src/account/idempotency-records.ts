@@ -4,7 +4,7 @@
 // this holds what joins them to the object — its bounds, the pending batch's claims, and when
 // the pruning alarm is set for. Every method runs inside the object's synchronous step or its
 // transactionSync, like the rest of AccountDO.
-import type { PendingAnswer } from "./batch.ts";
+import type { PendingAnswer, PendingBatch } from "./batch.ts";
 import {
   DEFAULT_IDEMPOTENCY_BOUNDS,
   answerToKeep,
@@ -51,9 +51,8 @@ export class IdempotencyRecords {
    * than run without the guarantee. Like every decision that reads the pending batch, it
    * stands only once that batch is committed.
    */
-  decide(claim: IdempotencyClaim, pending: { claims: ReadonlyMap<string, NewClaim>; answers: readonly PendingAnswer[] }, now: number): KeyDecision {
-    const pendingClaims = pending.claims;
-    const claimed = pendingClaims.get(claim.key);
+  decide(claim: IdempotencyClaim, pending: Pick<PendingBatch, "claims" | "answers">, now: number): KeyDecision {
+    const claimed = pending.claims.get(claim.key);
     const stored = claimed === undefined ? this.store.find(claim.key) : { fingerprint: claimed.fingerprint, requestId: claimed.requestId, claimedAt: claimed.at, expiresAt: expiryOf(claimed.at), answer: null };
     const record = stored === null ? null : this.withPendingAnswer(claim.key, stored, pending.answers);
     const decision = decideClaim(record, claim.fingerprint, now);
@@ -61,7 +60,7 @@ export class IdempotencyRecords {
     const first = { kind: "first", replaces: record !== null } as const;
 
     const { maxRecords } = this.bounds;
-    const held = this.store.records + pendingClaims.size;
+    const held = this.store.records + pending.claims.size;
     if (held < maxRecords || held - this.store.expiredBy(now) < maxRecords) return first;
     const freedAt = this.store.nextExpiryAfter(now) ?? expiryOf(now);
     return { kind: "refused", refusal: { reason: "full", retryAfterSeconds: secondsUntil(freedAt, now) } };
